@@ -1,0 +1,2 @@
+import { VERSION } from '@antt/packet';
+export const X = VERSION;
