@@ -1,3 +1,0 @@
-import { expect, it } from 'vitest';
-import { X } from './index.js';
-it('works', () => expect(X).toBe(1));
