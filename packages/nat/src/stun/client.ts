@@ -154,7 +154,10 @@ export class StunClient {
   /** Runs one Binding transaction with `server` (an IP literal; see {@link stunBinding} for names). */
   async binding(server: Address, options: StunRequestOptions = {}): Promise<StunBindingResult> {
     if (isIP(server.host) === 0) {
-      throw new AnttError(ErrorCode.INVALID_ARGUMENT, `StunClient.binding needs an IP address, got "${server.host}"`);
+      throw new AnttError(
+        ErrorCode.INVALID_ARGUMENT,
+        `StunClient.binding needs an IP address, got "${server.host}"`,
+      );
     }
     const schedule = retransmissionSchedule(options);
     const what = `STUN binding with ${formatAddress(server)}`;
@@ -208,7 +211,9 @@ export class StunClient {
           .then(() => this.#send(request, server))
           .catch((error: unknown) => {
             if (this.#pending.get(key) === pending) {
-              pending.settle({ error: networkError(`sending a STUN request to ${formatAddress(server)}`, error) });
+              pending.settle({
+                error: networkError(`sending a STUN request to ${formatAddress(server)}`, error),
+              });
             }
           });
       };
@@ -303,7 +308,8 @@ export async function stunBinding(options: StunBindingOptions): Promise<StunBind
   const ownSocket = options.socket === undefined;
   const family = options.socket ? socketFamily(options.socket) : undefined;
   const server = await resolveServer(serverSpec, family);
-  const socket = options.socket ?? (await bindSocket(server.family === 'IPv6' ? 'udp6' : 'udp4', options.localAddress));
+  const socket =
+    options.socket ?? (await bindSocket(server.family === 'IPv6' ? 'udp6' : 'udp4', options.localAddress));
   const client = new StunClient(
     (bytes, to) =>
       new Promise<void>((resolve, reject) => {
@@ -313,8 +319,10 @@ export async function stunBinding(options: StunBindingOptions): Promise<StunBind
   const onMessage = (bytes: Buffer, from: RemoteInfo): void => {
     client.handleDatagram(bytes, { host: from.address, port: from.port });
   };
-  const onClose = (): void => client.close(new AnttError(ErrorCode.CLOSED, 'the socket closed during a STUN binding'));
-  const onError = (error: Error): void => client.close(networkError('the UDP socket of a STUN binding', error));
+  const onClose = (): void =>
+    client.close(new AnttError(ErrorCode.CLOSED, 'the socket closed during a STUN binding'));
+  const onError = (error: Error): void =>
+    client.close(networkError('the UDP socket of a STUN binding', error));
   socket.on('message', onMessage);
   socket.once('close', onClose);
   socket.on('error', onError);

@@ -166,9 +166,9 @@ describe('encode/decode round trips', () => {
 
   it('property: random addresses, classes and SOFTWARE survive a round trip (seeded)', () => {
     const ipv4 = fc.ipV4();
-    const ipv6 = fc.tuple(...Array.from({ length: 8 }, () => fc.integer({ min: 0, max: 0xffff }))).map((g) =>
-      g.map((x) => x.toString(16)).join(':'),
-    );
+    const ipv6 = fc
+      .tuple(...Array.from({ length: 8 }, () => fc.integer({ min: 0, max: 0xffff })))
+      .map((g) => g.map((x) => x.toString(16)).join(':'));
     fc.assert(
       fc.property(
         fc.oneof(ipv4, ipv6),
@@ -177,13 +177,25 @@ describe('encode/decode round trips', () => {
         fc.string({ maxLength: 40 }),
         fc.uint8Array({ minLength: 12, maxLength: 12 }),
         (host, port, cls, software, transactionId) => {
-          const bytes = encodeStunMessage({ class: cls, transactionId, xorMappedAddress: { host, port }, software });
+          const bytes = encodeStunMessage({
+            class: cls,
+            transactionId,
+            xorMappedAddress: { host, port },
+            software,
+          });
           const message = decodeStunMessage(bytes);
           expect(message.class).toBe(cls);
           expect(message.software).toBe(software);
           expect(message.xorMappedAddress?.port).toBe(port);
           // Compare canonical forms: the decoder prints RFC 5952 text.
-          expect(encodeStunMessage({ class: cls, transactionId, xorMappedAddress: message.xorMappedAddress!, software })).toEqual(bytes);
+          expect(
+            encodeStunMessage({
+              class: cls,
+              transactionId,
+              xorMappedAddress: message.xorMappedAddress!,
+              software,
+            }),
+          ).toEqual(bytes);
         },
       ),
       { seed: seedFromEnv(), numRuns: 500 },
@@ -216,7 +228,9 @@ describe('decoder on untrusted bytes', () => {
     bytes[4] = 0;
     expect(() => decodeStunMessage(bytes)).toThrow(/magic cookie/);
     const truncated = Uint8Array.from(RFC5769_IPV4_RESPONSE.subarray(0, 40));
-    expect(() => decodeStunMessage(truncated)).toThrow(/header says 60 bytes of attributes, datagram carries 20/);
+    expect(() => decodeStunMessage(truncated)).toThrow(
+      /header says 60 bytes of attributes, datagram carries 20/,
+    );
     try {
       decodeStunMessage(truncated);
     } catch (error) {
@@ -225,7 +239,9 @@ describe('decoder on untrusted bytes', () => {
   });
 
   it('fuzz: random and mutated inputs only ever throw ProtocolError (seeded)', () => {
-    const seeds = [RFC5769_REQUEST, RFC5769_IPV4_RESPONSE, RFC5769_IPV6_RESPONSE].map(withFingerprintStripped);
+    const seeds = [RFC5769_REQUEST, RFC5769_IPV4_RESPONSE, RFC5769_IPV6_RESPONSE].map(
+      withFingerprintStripped,
+    );
     const mutated = fc
       .tuple(
         fc.constantFrom(...seeds),

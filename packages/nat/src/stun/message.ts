@@ -236,7 +236,8 @@ export function encodeStunMessage(init: StunMessageInit): Uint8Array {
   for (const part of parts) bodyBytes += ATTRIBUTE_HEADER_BYTES + padded(part.value.length);
   const totalBytes =
     HEADER_BYTES + bodyBytes + (withFingerprint ? ATTRIBUTE_HEADER_BYTES + FINGERPRINT_VALUE_BYTES : 0);
-  if (totalBytes > MAX_MESSAGE_BYTES) throw invalidArgument(`STUN message of ${totalBytes} bytes is too large`);
+  if (totalBytes > MAX_MESSAGE_BYTES)
+    throw invalidArgument(`STUN message of ${totalBytes} bytes is too large`);
 
   const out = Buffer.alloc(totalBytes);
   out.writeUInt16BE(typeField(init.method ?? StunMethod.BINDING, init.class), 0);
@@ -375,9 +376,12 @@ export function decodeStunMessage(bytes: Uint8Array): StunMessage {
   if (view.getUint32(4) !== MAGIC_COOKIE) malformedThrow('wrong magic cookie (not RFC 5389/8489 STUN)');
   if ((length & 3) !== 0) malformedThrow(`length ${length} is not a multiple of 4`);
   if (length + HEADER_BYTES !== bytes.length) {
-    malformedThrow(`header says ${length} bytes of attributes, datagram carries ${bytes.length - HEADER_BYTES}`);
+    malformedThrow(
+      `header says ${length} bytes of attributes, datagram carries ${bytes.length - HEADER_BYTES}`,
+    );
   }
-  const transactionId = bytes.slice(8, HEADER_BYTES);
+  // Copies (Uint8Array.from): a Buffer's slice() is a view, and address decoding XORs in place.
+  const transactionId = Uint8Array.from(bytes.subarray(8, HEADER_BYTES));
   const message: StunMessage = {
     method: methodFromType(type),
     class: classFromType(type),
@@ -477,10 +481,12 @@ function decodeAddress(value: Uint8Array, name: string, tid?: Uint8Array): Addre
   const expected = family === 0x01 ? 8 : family === 0x02 ? 20 : 0;
   if (expected === 0) malformedThrow(`${name} has unknown address family 0x${(family ?? 0).toString(16)}`);
   if (value.length !== expected) {
-    malformedThrow(`${name} for ${family === 1 ? 'IPv4' : 'IPv6'} has ${value.length} bytes, not ${expected}`);
+    malformedThrow(
+      `${name} for ${family === 1 ? 'IPv4' : 'IPv6'} has ${value.length} bytes, not ${expected}`,
+    );
   }
   let port = (value[2]! << 8) | value[3]!;
-  const ip = value.slice(4);
+  const ip = Uint8Array.from(value.subarray(4));
   if (tid) {
     port ^= MAGIC_COOKIE >>> 16;
     xorAddressBytes(ip, tid);
