@@ -4,7 +4,7 @@
  * `readMessage` is atomic: when it throws, the state is exactly as before the call, so a datagram
  * transport can drop a forged or corrupted message and keep waiting for the real one.
  */
-import { AnttError, ErrorCode, ProtocolError } from '@antt/core';
+import { AnttError, AuthError, ErrorCode, ProtocolError } from '@antt/core';
 import { TAG_BYTES } from './aead.js';
 import type { CipherState } from './cipher-state.js';
 import { DH_BYTES, dh, generateKeyPair, type KeyPair } from './dh.js';
@@ -14,6 +14,19 @@ import { SymmetricState } from './symmetric-state.js';
 /** §3: every Noise message fits in 65535 bytes. */
 export const MAX_NOISE_MESSAGE_BYTES = 65535;
 export const PSK_BYTES = 32;
+
+/** A handshake message failed authentication; `part` says whether the static key or the payload did. */
+export class NoiseAuthenticationError extends AuthError {
+  readonly part: 'static key' | 'payload';
+  readonly messageNumber: number;
+
+  constructor(part: 'static key' | 'payload', messageNumber: number, options?: { cause?: unknown }) {
+    super(`the ${part} in handshake message ${messageNumber} failed authentication`, options);
+    this.name = 'NoiseAuthenticationError';
+    this.part = part;
+    this.messageNumber = messageNumber;
+  }
+}
 
 export interface HandshakeStateOptions {
   /** For example `Noise_XX_25519_ChaChaPoly_SHA256`. */
@@ -182,7 +195,7 @@ export class HandshakeState {
         }
         case 's': {
           const sealed = take(DH_BYTES + (ss.hasKey() ? TAG_BYTES : 0), 'static key');
-          this.rs = ss.decryptAndHash(sealed);
+          this.rs = this.decrypt(ss, sealed, 'static key');
           break;
         }
         case 'psk':
@@ -197,9 +210,17 @@ export class HandshakeState {
     if (ss.hasKey() && rest.length < TAG_BYTES) {
       throw new ProtocolError(`handshake message ${this.messageIndex + 1} is too short for its authentication tag`);
     }
-    const payload = ss.decryptAndHash(rest);
+    const payload = this.decrypt(ss, rest, 'payload');
     this.advance();
     return payload;
+  }
+
+  private decrypt(ss: SymmetricState, sealed: Uint8Array, part: 'static key' | 'payload'): Buffer {
+    try {
+      return ss.decryptAndHash(sealed);
+    } catch (cause) {
+      throw new NoiseAuthenticationError(part, this.messageIndex + 1, { cause });
+    }
   }
 
   private dhToken(token: Exclude<Token, 'e' | 's' | 'psk'>): Buffer {
