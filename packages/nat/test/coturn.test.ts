@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkNat } from '../src/nat/check.js';
 import { formatNatReport } from '../src/nat/report.js';
+import { runCli } from '../src/cli/run.js';
 import { bindSocket, stunBinding } from '../src/stun/client.js';
 import { type Coturn, coturnSkipReason, startCoturn } from './helpers/coturn.js';
 
@@ -62,5 +63,20 @@ describe.skipIf(skip !== undefined)('against coturn on loopback', () => {
       hairpinning: { works: true },
     });
     expect(report.publicAddress?.port).toBe(report.local.port);
+  }, 30_000);
+
+  it('antt-nat check --server prints the report', async () => {
+    let stdout = '';
+    const status = await runCli(
+      ['check', '--server', `127.0.0.1:${coturn.address.port}`, '--timeout', '1000', '--rto', '100'],
+      { stdout: (t) => (stdout += t), stderr: (t) => (stdout += t) },
+    );
+    console.log(
+      `$ antt-nat check --server 127.0.0.1:${coturn.address.port} --timeout 1000 --rto 100\n${stdout}`,
+    );
+    expect(status).toBe(0);
+    expect(stdout).toMatch(/^UDP: +yes, 127\.0\.0\.1:\d+ answered/);
+    expect(stdout).toMatch(/^Mapping: +endpoint-independent/m);
+    expect(stdout).toMatch(/^Summary: No NAT/m);
   }, 30_000);
 });
