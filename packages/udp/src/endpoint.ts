@@ -1,0 +1,463 @@
+/**
+ * `UdpEndpoint`: one bound UDP socket hosting any number of connections (to different peers and to the
+ * same peer), demultiplexed by the destination connection ID each receiver chose. It owns the socket, runs
+ * each connection's timer, batches outgoing datagrams per event-loop turn, and accepts incoming
+ * connections once `listen()` was called. A datagram that matches no live connection (by ID and source
+ * address) is dropped and counted, never delivered and never answered.
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { type Address, AnttError, ErrorCode, type WaitOptions, networkError, scopedSignal } from '@antt/core';
+import { DatagramPool } from './datagram-pool.js';
+import { DEFAULT_SOCKET_BUFFER_BYTES, type UdpTransportOptions, resolveTransportOptions } from './options.js';
+import type { ConnectionCore } from './protocol/connection-core.js';
+import {
+  CONNECTION_ID_BYTES,
+  HEADER_BYTES,
+  PacketType,
+  headerIdHi,
+  headerIdLo,
+  headerType,
+  magicDistance,
+  readUint32,
+} from './protocol/wire.js';
+import { UdpConnection, type UdpConnectionOptions, acceptConnection } from './connection.js';
+
+/** More differing bits than a bit-flip impairment makes: the datagram is not Antt at all. */
+const NOT_ANTT_MAGIC_DISTANCE = 4;
+/** Datagrams produced per connection before yielding to the event loop (so acknowledgements get read). */
+const MAX_BURST_DATAGRAMS = 64;
+/** Datagrams that may wait in libuv's send queue. */
+const SEND_POOL_DATAGRAMS = 512;
+/** Connections accepted but not yet taken by accept(). */
+const DEFAULT_ACCEPT_BACKLOG = 64;
+/** IDs of closed connections remembered so their stray datagrams are counted as such. */
+const RECENTLY_CLOSED_IDS = 1024;
+
+export interface UdpEndpointOptions extends UdpTransportOptions {
+  /** Address to bind. Default '0.0.0.0', or '::' when `type` is 'udp6'. */
+  host?: string;
+  /** Port to bind; 0 (default) picks a free one. */
+  port?: number;
+  /** Default: 'udp6' when `host` is an IPv6 address, else 'udp4'. */
+  type?: 'udp4' | 'udp6';
+  /** Kernel socket buffer sizes asked for. Default 4 MiB. */
+  socketBufferBytes?: number;
+  /** Accepted connections waiting for accept(). Default 64; more incoming handshakes are ignored. */
+  acceptBacklog?: number;
+  /** Options of accepted connections (connectTimeout, receiveBufferBytes, maxMessageBytes, ...). */
+  connectionDefaults?: Omit<UdpConnectionOptions, 'remote' | 'endpoint' | 'localPort' | 'localHost'>;
+}
+
+export interface UdpEndpointStats {
+  datagramsReceived: number;
+  datagramsSent: number;
+  /** Destination ID or source address matched no live connection. */
+  droppedUnknownConnection: number;
+  /** For a connection that already closed. */
+  droppedClosedConnection: number;
+  /** Too short, corrupted, not Antt, or failing the integrity check. */
+  droppedInvalid: number;
+  /** Network duplicates of packets already received. */
+  droppedDuplicate: number;
+  connections: number;
+}
+
+/** What the endpoint keeps per connection. */
+export interface Attachment {
+  core: ConnectionCore;
+  remoteHost: string;
+  remotePort: number;
+  connection: UdpConnection;
+  timer: NodeJS.Timeout | undefined;
+  timerAt: number;
+  queued: boolean;
+}
+
+export class UdpEndpoint {
+  readonly #socket: Socket;
+  readonly #ready: Promise<void>;
+  readonly #options: UdpEndpointOptions;
+  readonly #attachments = new Map<number, Attachment>();
+  readonly #recentlyClosed = new Set<number>();
+  readonly #pool: DatagramPool;
+  readonly #flushQueue: Attachment[] = [];
+  #flushScheduled = false;
+  #address: Address | undefined;
+  #closed = false;
+  #listening = false;
+  readonly #backlog: UdpConnection[] = [];
+  readonly #acceptWaiters: { resolve(c: UdpConnection): void; reject(e: Error): void }[] = [];
+  #bindError: Error | undefined;
+  /** Set for an endpoint a connection created for itself: closes with its last connection. */
+  closeWhenEmpty = false;
+  readonly #stats: Omit<UdpEndpointStats, 'connections'> = {
+    datagramsReceived: 0,
+    datagramsSent: 0,
+    droppedUnknownConnection: 0,
+    droppedClosedConnection: 0,
+    droppedInvalid: 0,
+    droppedDuplicate: 0,
+  };
+
+  constructor(options: UdpEndpointOptions = {}) {
+    resolveTransportOptions(options); // validate early
+    this.#options = options;
+    const type = options.type ?? (options.host !== undefined && isIPv6(options.host) ? 'udp6' : 'udp4');
+    const host = options.host ?? (type === 'udp6' ? '::' : '0.0.0.0');
+    // Addresses are resolved before sending, so "lookup" can answer synchronously: no DNS round per datagram.
+    this.#socket = createSocket({
+      type,
+      lookup: (address: string, _options: unknown, callback: (e: Error | null, a: string, f: number) => void) =>
+        callback(null, address, isIPv6(address) ? 6 : 4),
+    } as Parameters<typeof createSocket>[0]);
+    this.#pool = new DatagramPool(SEND_POOL_DATAGRAMS, resolveTransportOptions(options).datagramBytes);
+    this.#socket.on('message', (datagram, remote) => this.#onDatagram(datagram, remote));
+    this.#socket.on('error', () => {}); // per-send errors arrive in the send callback
+    this.#ready = new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => {
+        this.#bindError = networkError(`binding UDP ${host}:${options.port ?? 0}`, error);
+        reject(this.#bindError);
+      };
+      this.#socket.once('error', onError);
+      this.#socket.bind({ port: options.port ?? 0, address: host, exclusive: true }, () => {
+        this.#socket.off('error', onError);
+        const bytes = options.socketBufferBytes ?? DEFAULT_SOCKET_BUFFER_BYTES;
+        try {
+          this.#socket.setRecvBufferSize(bytes);
+          this.#socket.setSendBufferSize(bytes);
+        } catch {
+          // The kernel caps the sizes (net.core.rmem_max); its default still works, only slower.
+        }
+        const bound = this.#socket.address();
+        this.#address = { host: bound.address, port: bound.port, family: bound.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+        resolve();
+      });
+    });
+    this.#ready.catch(() => {});
+  }
+
+  /** Binds a new endpoint and resolves once it is ready. */
+  static async bind(options: UdpEndpointOptions = {}): Promise<UdpEndpoint> {
+    const endpoint = new UdpEndpoint(options);
+    await endpoint.ready();
+    return endpoint;
+  }
+
+  /** Resolves once the socket is bound; rejects with ANTT_ERR_NETWORK if it cannot be. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** The bound address (undefined until ready). */
+  get address(): Address | undefined {
+    return this.#address;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Opens a connection to `remote` through this endpoint and resolves once it is connected. */
+  async connect(
+    remote: { host: string; port: number },
+    options: Omit<UdpConnectionOptions, 'remote' | 'endpoint'> & WaitOptions = {},
+  ): Promise<UdpConnection> {
+    const { signal, timeout, ...rest } = options;
+    const connection = new UdpConnection({ ...this.#options.connectionDefaults, ...rest, remote, endpoint: this });
+    await connection.connect({ signal, timeout });
+    return connection;
+  }
+
+  /** From now on, INITs from unknown peers create connections that accept() returns. */
+  listen(): void {
+    if (this.#closed) throw new AnttError(ErrorCode.CLOSED, 'listen() on a closed endpoint');
+    this.#listening = true;
+  }
+
+  /** The next incoming connection, already open. Call listen() first. */
+  accept(options?: WaitOptions): Promise<UdpConnection> {
+    if (this.#closed) return Promise.reject(new AnttError(ErrorCode.CLOSED, 'accept() on a closed endpoint'));
+    if (!this.#listening) {
+      return Promise.reject(new AnttError(ErrorCode.INVALID_STATE, 'call listen() before accept()'));
+    }
+    const queued = this.#backlog.shift();
+    if (queued) return Promise.resolve(queued);
+    let scope: ReturnType<typeof scopedSignal>;
+    try {
+      scope = scopedSignal(options, undefined, 'accept()');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<UdpConnection>((resolve, reject) => {
+      const waiter = {
+        resolve: (c: UdpConnection) => {
+          done();
+          resolve(c);
+        },
+        reject: (e: Error) => {
+          done();
+          reject(e);
+        },
+      };
+      const onAbort = (): void => {
+        const at = this.#acceptWaiters.indexOf(waiter);
+        if (at >= 0) this.#acceptWaiters.splice(at, 1);
+        waiter.reject(scope.error());
+      };
+      const done = (): void => {
+        scope.signal.removeEventListener('abort', onAbort);
+        scope.done();
+      };
+      scope.signal.addEventListener('abort', onAbort, { once: true });
+      this.#acceptWaiters.push(waiter);
+    });
+  }
+
+  stats(): UdpEndpointStats {
+    return { ...this.#stats, connections: this.#attachments.size };
+  }
+
+  /** Resets every connection (the peers hear a RESET) and closes the socket. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    for (const attachment of [...this.#attachments.values()]) attachment.connection.destroy();
+    for (const attachment of this.#attachments.values()) this.#flush(attachment);
+    // Let the RESETs leave before the socket goes.
+    await new Promise((resolve) => setImmediate(resolve));
+    this.#shutdown(new AnttError(ErrorCode.CLOSED, 'the endpoint was closed'));
+  }
+
+  /**
+   * Closes the socket at once without telling any peer: they notice only by their idle timeout, as if
+   * this machine lost power. Connections on it end with ANTT_ERR_CLOSED. Meant for tests.
+   */
+  abandon(): void {
+    this.#shutdown(new AnttError(ErrorCode.CLOSED, 'the endpoint was abandoned'));
+  }
+
+  #shutdown(error: AnttError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const attachment of [...this.#attachments.values()]) {
+      attachment.core.release();
+      attachment.core.state = 'closed';
+      this.#detach(attachment);
+      attachment.connection.destroy(error);
+    }
+    for (const waiter of this.#acceptWaiters.splice(0)) waiter.reject(error);
+    for (const connection of this.#backlog.splice(0)) connection.destroy(error);
+    try {
+      this.#socket.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  // ---- for connections ------------------------------------------------------------------------
+
+  /** @internal Registers a connection's core under its receive ID; returns false if the ID is taken. */
+  _attach(attachment: Attachment): boolean {
+    if (this.#closed) throw new AnttError(ErrorCode.CLOSED, 'the endpoint is closed');
+    const key = attachment.core.localId.lo;
+    if (this.#attachments.has(key) || key === 0) return false;
+    this.#attachments.set(key, attachment);
+    return true;
+  }
+
+  /** @internal Something changed for this connection: send what is due at the end of this turn. */
+  _kick(attachment: Attachment): void {
+    if (attachment.queued) return;
+    attachment.queued = true;
+    this.#flushQueue.push(attachment);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flushAll);
+    }
+  }
+
+  /** @internal Sends what is due now (used for a RESET before the connection goes away). */
+  _flushNow(attachment: Attachment): void {
+    this.#flush(attachment);
+  }
+
+  // ---- receiving ------------------------------------------------------------------------------
+
+  #onDatagram(datagram: Buffer, remote: RemoteInfo): void {
+    const stats = this.#stats;
+    stats.datagramsReceived++;
+    if (this.#closed) return;
+    const distance = magicDistance(datagram);
+    if (distance !== 0 || datagram.byteLength < HEADER_BYTES) {
+      stats.droppedInvalid++;
+      // A reply that is not Antt at all, from a peer we are handshaking with: the peer is not Antt.
+      if (distance >= NOT_ANTT_MAGIC_DISTANCE) this.#failHandshakes(remote);
+      return;
+    }
+    const lo = headerIdLo(datagram);
+    const hi = headerIdHi(datagram);
+    let attachment: Attachment | undefined;
+    if (lo === 0 && hi === 0) {
+      attachment = this.#routeInit(datagram, remote);
+      if (attachment === undefined) return;
+    } else {
+      attachment = this.#attachments.get(lo);
+      if (
+        attachment === undefined ||
+        attachment.core.localId.hi !== hi ||
+        attachment.remotePort !== remote.port ||
+        attachment.remoteHost !== remote.address
+      ) {
+        if (this.#recentlyClosed.has(lo)) stats.droppedClosedConnection++;
+        else stats.droppedUnknownConnection++;
+        return;
+      }
+    }
+    const core = attachment.core;
+    const duplicatesBefore = core.duplicatesDropped;
+    const invalidBefore = core.invalidDropped;
+    core.receive(datagram, performance.now());
+    stats.droppedDuplicate += core.duplicatesDropped - duplicatesBefore;
+    stats.droppedInvalid += core.invalidDropped - invalidBefore;
+    this._kick(attachment);
+  }
+
+  /** An INIT (or a handshake packet) that names no destination ID yet: route by source address and ID. */
+  #routeInit(datagram: Buffer, remote: RemoteInfo): Attachment | undefined {
+    const stats = this.#stats;
+    if (datagram.byteLength < HEADER_BYTES + CONNECTION_ID_BYTES || headerType(datagram) !== PacketType.INIT) {
+      stats.droppedInvalid++;
+      return undefined;
+    }
+    const peerHi = readUint32(datagram, HEADER_BYTES);
+    const peerLo = readUint32(datagram, HEADER_BYTES + 4);
+    let candidate: Attachment | undefined;
+    for (const attachment of this.#attachments.values()) {
+      if (attachment.remotePort !== remote.port || attachment.remoteHost !== remote.address) continue;
+      const core = attachment.core;
+      if (core.peerKnown) {
+        if (core.peerId.hi === peerHi && core.peerId.lo === peerLo) return attachment;
+      } else if (candidate === undefined && core.state === 'handshake') {
+        candidate = attachment; // our own connect() to this address, simultaneous open
+      }
+    }
+    if (candidate) return candidate;
+    if (!this.#listening || this.#backlog.length >= (this.#options.acceptBacklog ?? DEFAULT_ACCEPT_BACKLOG)) {
+      stats.droppedUnknownConnection++;
+      return undefined;
+    }
+    const protection = resolveTransportOptions(this.#options.connectionDefaults ?? this.#options).protection;
+    if (protection.open(datagram, HEADER_BYTES, 0) < 0) {
+      stats.droppedInvalid++;
+      return undefined;
+    }
+    const connection = acceptConnection(
+      this,
+      { host: remote.address, port: remote.port },
+      { hi: peerHi, lo: peerLo },
+      { ...this.#options, ...this.#options.connectionDefaults },
+    );
+    return connection;
+  }
+
+  /** @internal An accepted connection finished its handshake. */
+  _accepted(connection: UdpConnection): void {
+    const waiter = this.#acceptWaiters.shift();
+    if (waiter) waiter.resolve(connection);
+    else this.#backlog.push(connection);
+  }
+
+  #failHandshakes(remote: RemoteInfo): void {
+    for (const attachment of this.#attachments.values()) {
+      if (
+        attachment.core.state === 'handshake' &&
+        attachment.remotePort === remote.port &&
+        attachment.remoteHost === remote.address
+      ) {
+        attachment.connection._notAntt();
+      }
+    }
+  }
+
+  // ---- sending and timers ---------------------------------------------------------------------
+
+  readonly #flushAll = (): void => {
+    this.#flushScheduled = false;
+    const queue = this.#flushQueue.splice(0);
+    for (const attachment of queue) {
+      attachment.queued = false;
+      this.#flush(attachment);
+    }
+  };
+
+  #flush(attachment: Attachment): void {
+    const core = attachment.core;
+    const now = performance.now();
+    core.handleTimeouts(now);
+    let sent = 0;
+    while (sent < MAX_BURST_DATAGRAMS && this.#pool.available > 0 && !this.#closed) {
+      const buffer = this.#pool.acquire();
+      const length = core.produce(buffer, now);
+      if (length === 0) {
+        this.#pool.release();
+        break;
+      }
+      this.#stats.datagramsSent++;
+      this.#socket.send(buffer, 0, length, attachment.remotePort, attachment.remoteHost, this.#onSent);
+      sent++;
+    }
+    if (core.state === 'closed') {
+      this.#detach(attachment);
+      return;
+    }
+    if (sent === MAX_BURST_DATAGRAMS || this.#pool.available === 0) {
+      // More may be due: continue after the event loop has read what arrived meanwhile.
+      this._kick(attachment);
+      return;
+    }
+    this.#arm(attachment, core.nextDeadline());
+  }
+
+  readonly #onSent = (): void => {
+    this.#pool.release();
+  };
+
+  #arm(attachment: Attachment, at: number): void {
+    if (at === Number.POSITIVE_INFINITY) {
+      if (attachment.timer) clearTimeout(attachment.timer);
+      attachment.timer = undefined;
+      attachment.timerAt = Number.POSITIVE_INFINITY;
+      return;
+    }
+    // A timer already due no later than needed will do (the flush re-arms for anything after it).
+    if (attachment.timer && attachment.timerAt <= at) return;
+    if (attachment.timer) clearTimeout(attachment.timer);
+    const delay = Math.max(0, at - performance.now());
+    attachment.timerAt = at;
+    attachment.timer = setTimeout(() => {
+      attachment.timer = undefined;
+      attachment.timerAt = Number.POSITIVE_INFINITY;
+      this.#flush(attachment);
+    }, delay);
+  }
+
+  #detach(attachment: Attachment): void {
+    if (attachment.timer) clearTimeout(attachment.timer);
+    attachment.timer = undefined;
+    const key = attachment.core.localId.lo;
+    if (this.#attachments.get(key) !== attachment) return;
+    this.#attachments.delete(key);
+    this.#recentlyClosed.add(key);
+    if (this.#recentlyClosed.size > RECENTLY_CLOSED_IDS) {
+      const oldest = this.#recentlyClosed.values().next().value;
+      if (oldest !== undefined) this.#recentlyClosed.delete(oldest);
+    }
+    if (this.closeWhenEmpty && this.#attachments.size === 0) {
+      // After this turn, so datagrams just queued (a RESET) leave first.
+      setImmediate(() => {
+        if (this.#attachments.size === 0) this.#shutdown(new AnttError(ErrorCode.CLOSED, 'closed'));
+      });
+    }
+  }
+}

@@ -1,0 +1,647 @@
+/**
+ * One Antt/UDP connection as a sans-IO state machine: fed received datagrams and the current time, it
+ * produces datagrams to send and the time it next needs to be woken. It owns the handshake, packet
+ * numbering, acknowledgements, loss recovery, congestion control, pacing, flow control, the two halves of
+ * the byte stream, keepalive and the idle timeout; the endpoint moves its datagrams and runs its timer.
+ *
+ * Handshake (symmetric, so two peers behind NATs can start at the same moment):
+ *   each side sends INIT(its receive connection ID) to the other's address, retransmitting with backoff;
+ *   each answers an INIT with INIT-ACK(its ID) addressed to the ID it learned; a side is open once it
+ *   knows the peer's ID and has received a packet addressed to its own ID (so the peer knows it too).
+ *   Simultaneous INITs converge on one connection because each side's ID is chosen by that side alone.
+ *   INIT-ACK is never larger than INIT (anti-amplification).
+ */
+import { ProtocolError, ResetError, TimeoutError, formatMs } from '@antt/core';
+import { RecordResult, ReceivedPacketRanges } from './ack-ranges.js';
+import type { CongestionControllerFactory } from './congestion/controller.js';
+import { ReceiveWindow, SendWindow } from './flow-control.js';
+import { type LossListener, LossDetector } from './loss-detection.js';
+import { Pacer } from './pacer.js';
+import { type PacketProtection, RESERVED_TAG_BYTES } from './protection.js';
+import { Reassembly, StreamResult } from './reassembly.js';
+import { MAX_ACK_DELAY_MS } from './rtt.js';
+import { SendStream } from './send-stream.js';
+import { SentFlag, type SentPackets } from './sent-packets.js';
+import {
+  type ConnectionId,
+  FrameType,
+  HANDSHAKE_PAYLOAD_BYTES,
+  HEADER_BYTES,
+  PacketType,
+  ResetCode,
+  STREAM_FRAME_HEADER_BYTES,
+  WIRE_VERSION,
+  WireReader,
+  headerPacketNumber,
+  headerType,
+  headerVersion,
+  readUint32,
+  writeHeader,
+  writeUint32,
+  writeUint48,
+  writeVarint,
+} from './wire.js';
+
+/** First INIT retransmission; doubles up to {@link MAX_INIT_RETRY_MS}. */
+const INITIAL_INIT_RETRY_MS = 200;
+const MAX_INIT_RETRY_MS = 1_000;
+/** RFC 9000 §10.2: stay around for 3 × PTO after the end so late retransmissions are still acknowledged. */
+const DRAIN_PTO_MULTIPLE = 3;
+const MIN_DRAIN_MS = 50;
+const MAX_DRAIN_MS = 3_000;
+/** How often a sender blocked by the peer's window asks again (PING elicits an ACK carrying the window). */
+const MIN_BLOCKED_PROBE_MS = 10;
+const MAX_BLOCKED_PROBE_MS = 1_000;
+/** RFC 9002 §6.2.4: up to two probe packets per probe timeout. */
+const PROBES_PER_TIMEOUT = 2;
+/** Ranges an ACK frame may list, so one frame fits in any datagram. */
+const ACK_RANGE_SCRATCH = 256;
+
+export type CoreState = 'handshake' | 'open' | 'draining' | 'closed';
+
+export interface CoreConfig {
+  localId: ConnectionId;
+  /** Sends INIT (a connect()); false for a connection accepted from a peer's INIT. */
+  initiator: boolean;
+  /** Largest datagram on the wire. */
+  datagramBytes: number;
+  protection: PacketProtection;
+  congestion: CongestionControllerFactory;
+  idleTimeoutMs: number;
+  keepAliveIntervalMs: number;
+  maxMessageBytes: number;
+  /** Hard cap on out-of-order bytes held by the receiver. */
+  reassemblyBytes: number;
+}
+
+/** What the core tells its owner. */
+export interface CoreHost {
+  onOpen(): void;
+  onMessage(message: Uint8Array): void;
+  /** The connection ended: cleanly when the peer's stream ended (undefined), or with why. */
+  onEnd(error: Error | undefined): void;
+  /** The peer acknowledged stream data (send-buffer space freed, or the close completed). */
+  onAcked(): void;
+  /** Bytes the application's receive queue still takes. */
+  receiveWindowBytes(): number;
+  describePeer(): string;
+}
+
+export const ReceiveOutcome = {
+  ACCEPTED: 0,
+  /** Failed the integrity check, malformed, or of the wrong kind: counted as invalid. */
+  INVALID: 1,
+  /** A packet number seen before (network duplication). */
+  DUPLICATE: 2,
+} as const;
+export type ReceiveOutcome = (typeof ReceiveOutcome)[keyof typeof ReceiveOutcome];
+
+export class ConnectionCore implements LossListener {
+  state: CoreState = 'handshake';
+  readonly localId: ConnectionId;
+  readonly peerId: ConnectionId = { hi: 0, lo: 0 };
+  peerKnown = false;
+  #peerHasOurId = false;
+
+  readonly loss: LossDetector;
+  readonly stream = new SendStream();
+  readonly reassembly: Reassembly;
+  readonly #received = new ReceivedPacketRanges();
+  readonly #receiveWindow: ReceiveWindow;
+  readonly #sendWindow = new SendWindow();
+  readonly #pacer: Pacer;
+  readonly #config: CoreConfig;
+  readonly #host: CoreHost;
+  readonly #reader = new WireReader();
+  readonly #ackRanges: number[] = new Array(ACK_RANGE_SCRATCH).fill(0);
+
+  #nextPacketNumber = 0;
+  // Handshake.
+  #initAckPending = false;
+  #initDeadline = Number.POSITIVE_INFINITY;
+  #initRetryMs = INITIAL_INIT_RETRY_MS;
+  // Acknowledging what we receive.
+  #ackElicitingSinceAck = 0;
+  #ackNow = false;
+  #ackDeadline = Number.POSITIVE_INFINITY;
+  #largestReceivedAt = 0;
+  #windowUpdatePending = false;
+  // Things to send.
+  #pingPending = false;
+  #probesPending = 0;
+  #resetPending = false;
+  #resetCode: number = ResetCode.APPLICATION;
+  // Timers.
+  #lastReceiveAt: number;
+  #lastAckElicitingSentAt: number;
+  #drainDeadline = Number.POSITIVE_INFINITY;
+  #blockedSince = Number.POSITIVE_INFINITY;
+  #pacingDeadline = Number.POSITIVE_INFINITY;
+  #ended = false;
+
+  // Counters for stats().
+  packetsSent = 0;
+  packetsReceived = 0;
+  packetsRetransmitted = 0;
+  duplicatesDropped = 0;
+  invalidDropped = 0;
+  overCapDropped = 0;
+  bytesSentOnWire = 0;
+  bytesReceivedOnWire = 0;
+
+  constructor(config: CoreConfig, host: CoreHost, now: number) {
+    this.#config = config;
+    this.#host = host;
+    this.localId = config.localId;
+    this.loss = new LossDetector(config.congestion(config.datagramBytes), this);
+    this.reassembly = new Reassembly(config.reassemblyBytes, config.maxMessageBytes, (m) => host.onMessage(m));
+    this.#receiveWindow = new ReceiveWindow(config.reassemblyBytes);
+    this.#pacer = new Pacer(config.datagramBytes);
+    this.#lastReceiveAt = now;
+    this.#lastAckElicitingSentAt = now;
+  }
+
+  get congestionControllerName(): string {
+    return this.loss.cc.name;
+  }
+
+  /** Bytes of payload one DATA packet carries at most (the AEAD tag room is always reserved). */
+  get #payloadBudget(): number {
+    return this.#config.datagramBytes - HEADER_BYTES - RESERVED_TAG_BYTES;
+  }
+
+  // ---- handshake ------------------------------------------------------------------------------
+
+  /** connect(): start sending INIT now. */
+  startHandshake(now: number): void {
+    this.#initDeadline = now;
+  }
+
+  /** An accepted connection: the peer's INIT named its ID; answer it. */
+  acceptInit(peerId: ConnectionId): void {
+    this.#learnPeer(peerId.hi, peerId.lo);
+    this.#initAckPending = true;
+  }
+
+  #learnPeer(hi: number, lo: number): boolean {
+    if (!this.peerKnown) {
+      this.peerId.hi = hi;
+      this.peerId.lo = lo;
+      this.peerKnown = true;
+      return true;
+    }
+    return this.peerId.hi === hi && this.peerId.lo === lo;
+  }
+
+  #maybeOpen(now: number): void {
+    if (this.state !== 'handshake' || !this.peerKnown || !this.#peerHasOurId) return;
+    this.state = 'open';
+    this.#initDeadline = Number.POSITIVE_INFINITY;
+    // An ack-eliciting packet addressed to the peer's ID completes the peer's side of the handshake.
+    this.#pingPending = true;
+    this.#lastReceiveAt = now;
+    this.#host.onOpen();
+  }
+
+  // ---- receiving ------------------------------------------------------------------------------
+
+  /** One datagram already routed to this connection (its destination ID or source address matched). */
+  receive(datagram: Uint8Array, now: number): ReceiveOutcome {
+    if (this.state === 'closed') return ReceiveOutcome.INVALID;
+    const protection = this.#config.protection;
+    if (datagram.byteLength < HEADER_BYTES + protection.overheadBytes) return this.#invalid();
+    if (headerVersion(datagram) !== WIRE_VERSION) {
+      if (this.state === 'handshake') {
+        this.#end(
+          new ProtocolError(
+            `${this.#host.describePeer()} speaks Antt/UDP wire version ${headerVersion(datagram)}, this end speaks version ${WIRE_VERSION}`,
+          ),
+        );
+      }
+      return this.#invalid();
+    }
+    const packetNumber = headerPacketNumber(datagram);
+    const payloadEnd = protection.open(datagram, HEADER_BYTES, packetNumber);
+    if (payloadEnd < 0) return this.#invalid();
+    const type = headerType(datagram);
+    if (type === PacketType.INIT || type === PacketType.INIT_ACK) {
+      return this.#receiveHandshake(datagram, type, payloadEnd, now);
+    }
+    if (type !== PacketType.DATA) return this.#invalid();
+    if (this.state === 'handshake') {
+      if (!this.peerKnown) return this.#invalid();
+      this.#peerHasOurId = true;
+      this.#maybeOpen(now);
+    }
+    const recorded = this.#received.record(packetNumber);
+    if (recorded === RecordResult.DUPLICATE) {
+      this.duplicatesDropped++;
+      return ReceiveOutcome.DUPLICATE;
+    }
+    this.packetsReceived++;
+    this.bytesReceivedOnWire += datagram.byteLength;
+    this.#lastReceiveAt = now;
+    if (packetNumber === this.#received.largest) this.#largestReceivedAt = now;
+    const ackEliciting = this.#processFrames(datagram, payloadEnd, now);
+    if (ackEliciting && (this.state as CoreState) !== 'closed') {
+      this.#ackElicitingSinceAck++;
+      // RFC 9000 §13.2.1-2: acknowledge every second ack-eliciting packet, and at once on a gap.
+      if (recorded !== RecordResult.IN_ORDER || this.#ackElicitingSinceAck >= 2) this.#ackNow = true;
+      else if (this.#ackDeadline === Number.POSITIVE_INFINITY) this.#ackDeadline = now + MAX_ACK_DELAY_MS;
+    }
+    return ReceiveOutcome.ACCEPTED;
+  }
+
+  #receiveHandshake(datagram: Uint8Array, type: number, payloadEnd: number, now: number): ReceiveOutcome {
+    if (payloadEnd - HEADER_BYTES < HANDSHAKE_PAYLOAD_BYTES) return this.#invalid();
+    const hi = readUint32(datagram, HEADER_BYTES);
+    const lo = readUint32(datagram, HEADER_BYTES + 4);
+    if (!this.#learnPeer(hi, lo)) return this.#invalid();
+    this.#lastReceiveAt = now;
+    const addressedToUs = readUint32(datagram, 4) === this.localId.hi && readUint32(datagram, 8) === this.localId.lo;
+    if (addressedToUs) this.#peerHasOurId = true;
+    if (type === PacketType.INIT) {
+      if (this.state === 'handshake' || this.state === 'open') this.#initAckPending = true;
+    } else if (this.state === 'open') {
+      // The peer is still in its handshake: make sure it hears from us on its ID.
+      this.#pingPending = true;
+    }
+    this.#maybeOpen(now);
+    return ReceiveOutcome.ACCEPTED;
+  }
+
+  /** Returns whether the packet was ack-eliciting. */
+  #processFrames(datagram: Uint8Array, payloadEnd: number, now: number): boolean {
+    const reader = this.#reader;
+    reader.reset(datagram, HEADER_BYTES, payloadEnd);
+    let ackEliciting = false;
+    while (reader.remaining > 0 && this.state !== 'closed') {
+      const frameType = reader.uint8();
+      if (frameType === FrameType.PADDING) break;
+      if (frameType === FrameType.PING) {
+        ackEliciting = true;
+      } else if (frameType === FrameType.ACK) {
+        if (!this.#processAck(reader, now)) return false;
+      } else if (frameType === FrameType.STREAM || frameType === FrameType.STREAM_FIN) {
+        ackEliciting = true;
+        const offset = reader.uint48();
+        const length = reader.uint16();
+        if (!reader.ok || length > reader.remaining) return this.#protocolViolation('a truncated STREAM frame');
+        const data = datagram.subarray(reader.pos, reader.pos + length);
+        reader.pos += length;
+        this.#processStream(offset, data, frameType === FrameType.STREAM_FIN, now);
+      } else if (frameType === FrameType.RESET) {
+        const code = reader.uint8();
+        this.#end(
+          new ResetError(
+            code === ResetCode.PROTOCOL
+              ? `${this.#host.describePeer()} reset the connection: it saw a protocol violation from this end`
+              : `${this.#host.describePeer()} reset the connection`,
+          ),
+        );
+        return false;
+      } else {
+        return this.#protocolViolation(`an unknown frame type 0x${frameType.toString(16)}`);
+      }
+    }
+    if (!reader.ok) return this.#protocolViolation('a truncated frame');
+    return ackEliciting;
+  }
+
+  #processAck(reader: WireReader, now: number): boolean {
+    const largest = reader.varint();
+    const ackDelayMicros = reader.varint();
+    const extraRanges = reader.varint();
+    const firstRange = reader.varint();
+    if (!reader.ok || firstRange > largest || extraRanges >= ACK_RANGE_SCRATCH / 2) {
+      return this.#protocolViolation('a malformed ACK frame');
+    }
+    if (largest >= this.#nextPacketNumber) return this.#protocolViolation('an ACK for a packet never sent');
+    const ranges = this.#ackRanges;
+    ranges[0] = largest;
+    ranges[1] = largest - firstRange;
+    let count = 1;
+    for (let i = 0; i < extraRanges; i++) {
+      const gap = reader.varint();
+      const length = reader.varint();
+      const hi = ranges[2 * count - 1]! - gap - 2;
+      const lo = hi - length;
+      if (!reader.ok || lo < 0) return this.#protocolViolation('a malformed ACK frame');
+      ranges[2 * count] = hi;
+      ranges[2 * count + 1] = lo;
+      count++;
+    }
+    const cumulativeOffset = reader.varint();
+    const flowLimit = reader.varint();
+    if (!reader.ok) return this.#protocolViolation('a truncated ACK frame');
+    const ackedBefore = this.stream.ackedOffset;
+    const finAckedBefore = this.stream.finAcked;
+    this.loss.onAck(ranges, count, ackDelayMicros / 1000, now);
+    this.#pacer.setRate(this.loss.cc.pacingRate(this.loss.rtt), now);
+    if (cumulativeOffset > this.stream.writeOffset) return this.#protocolViolation('an ACK for data never sent');
+    this.stream.onAcked(cumulativeOffset);
+    this.#sendWindow.update(flowLimit);
+    if (this.stream.ackedOffset !== ackedBefore || this.stream.finAcked !== finAckedBefore) this.#host.onAcked();
+    return true;
+  }
+
+  #processStream(offset: number, data: Uint8Array, fin: boolean, now: number): void {
+    if (this.state === 'handshake') return;
+    const result = this.reassembly.receive(offset, data, fin);
+    if (result === StreamResult.PROTOCOL_ERROR) {
+      this.#protocolViolation(this.reassembly.errorMessage);
+      return;
+    }
+    if (result === StreamResult.OVER_CAP) this.overCapDropped++;
+    if (this.reassembly.complete && !this.#ended) {
+      if (this.reassembly.midMessage) {
+        this.#protocolViolation('the peer ended its stream in the middle of a message');
+        return;
+      }
+      // The peer closed gracefully and everything it sent was delivered.
+      this.#enterDraining(now);
+      this.#end(undefined);
+    }
+  }
+
+  #protocolViolation(what: string): false {
+    this.#resetCode = ResetCode.PROTOCOL;
+    this.#resetPending = this.state === 'open';
+    this.#end(new ProtocolError(`${this.#host.describePeer()} broke the Antt/UDP protocol: ${what}`));
+    this.invalidDropped++;
+    return false;
+  }
+
+  #invalid(): ReceiveOutcome {
+    this.invalidDropped++;
+    return ReceiveOutcome.INVALID;
+  }
+
+  // ---- loss listener --------------------------------------------------------------------------
+
+  onPacketAcked(sent: SentPackets, slot: number): void {
+    if (sent.flags[slot]! & SentFlag.FIN) this.stream.finAcked = true;
+  }
+
+  onPacketLost(sent: SentPackets, slot: number): void {
+    const length = sent.streamLength[slot]!;
+    if (length < 0) return;
+    this.packetsRetransmitted++;
+    this.stream.onLost(sent.streamOffset[slot]!, length, (sent.flags[slot]! & SentFlag.FIN) !== 0);
+  }
+
+  // ---- the application's side -----------------------------------------------------------------
+
+  write(message: Uint8Array): number {
+    return this.stream.write(message);
+  }
+
+  /** Graceful close: the stream ends after what was written. */
+  finish(): void {
+    this.stream.finish();
+  }
+
+  /** The peer acknowledged everything including the end of the stream. */
+  get closeAcknowledged(): boolean {
+    return this.stream.finAcked && this.stream.ackedOffset >= this.stream.finOffset;
+  }
+
+  /** The application read enough that the peer should hear about the larger window. */
+  onReceiveWindowOpened(): void {
+    if (this.state !== 'open') return;
+    if (this.#receiveWindow.worthUpdating(this.reassembly.readOffset, this.#host.receiveWindowBytes())) {
+      this.#windowUpdatePending = true;
+    }
+  }
+
+  /** Abrupt end: a RESET goes out with the next produce() if the peer knows us, then the core is closed. */
+  reset(): void {
+    if (this.state === 'closed') return;
+    this.#ended = true;
+    if (this.state === 'open' || this.state === 'draining') this.#resetPending = true;
+    else this.state = 'closed';
+  }
+
+  /** Forget the connection now (graceful end completed, or the owner is going away). */
+  release(): void {
+    this.#ended = true;
+    if (this.state === 'draining' && this.#drainDeadline !== Number.POSITIVE_INFINITY) return;
+    this.state = 'closed';
+  }
+
+  #enterDraining(now: number): void {
+    if (this.state === 'closed') return;
+    this.state = 'draining';
+    const span = DRAIN_PTO_MULTIPLE * this.loss.rtt.probeTimeoutMs();
+    this.#drainDeadline = now + Math.min(MAX_DRAIN_MS, Math.max(MIN_DRAIN_MS, span));
+  }
+
+  #end(error: Error | undefined): void {
+    // A pending RESET still has to go out: produce() closes the core after writing it.
+    if (error !== undefined && !this.#resetPending) this.state = 'closed';
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#host.onEnd(error);
+  }
+
+  // ---- timers ---------------------------------------------------------------------------------
+
+  /** The earliest time something is due (absolute, same clock as `now`). */
+  nextDeadline(): number {
+    if (this.state === 'closed') return Number.POSITIVE_INFINITY;
+    let at = this.#lastReceiveAt + this.#config.idleTimeoutMs;
+    if (this.state === 'handshake') {
+      if (this.#config.initiator) at = this.#initDeadline;
+      return at;
+    }
+    if (this.#ackElicitingSinceAck > 0) at = Math.min(at, this.#ackNow ? 0 : this.#ackDeadline);
+    at = Math.min(at, this.loss.timerDeadline(), this.#drainDeadline, this.#pacingDeadline);
+    if (this.state === 'open') at = Math.min(at, this.#lastAckElicitingSentAt + this.#config.keepAliveIntervalMs);
+    if (this.#blockedSince !== Number.POSITIVE_INFINITY) at = Math.min(at, this.#blockedSince + this.#blockedProbeMs());
+    return at;
+  }
+
+  #blockedProbeMs(): number {
+    return Math.min(MAX_BLOCKED_PROBE_MS, Math.max(MIN_BLOCKED_PROBE_MS, this.loss.probeTimeoutMs()));
+  }
+
+  /** Runs whatever is due at `now`. */
+  handleTimeouts(now: number): void {
+    if (this.state === 'closed') return;
+    if (this.state !== 'handshake' || !this.#config.initiator) {
+      if (now >= this.#lastReceiveAt + this.#config.idleTimeoutMs) {
+        if (this.state === 'draining') this.state = 'closed';
+        else {
+          this.state = 'closed';
+          this.#end(
+            new TimeoutError(
+              `${this.#host.describePeer()} went silent for ${formatMs(this.#config.idleTimeoutMs)} (idle timeout)`,
+            ),
+          );
+        }
+        return;
+      }
+    }
+    if (this.state === 'handshake') return;
+    if (now >= this.#drainDeadline) {
+      this.state = 'closed';
+      return;
+    }
+    if (this.#ackElicitingSinceAck > 0 && now >= this.#ackDeadline) this.#ackNow = true;
+    if (now >= this.loss.timerDeadline() && this.loss.onTimeout(now)) {
+      // RFC 9002 §6.2.4: probe with data when there is some (the oldest unacknowledged first), else PING.
+      this.#probesPending = PROBES_PER_TIMEOUT;
+      const oldest = this.loss.oldestOutstandingWithData();
+      if (oldest >= 0) {
+        const sent = this.loss.sent;
+        const slot = sent.slot(oldest);
+        this.stream.onLost(sent.streamOffset[slot]!, sent.streamLength[slot]!, (sent.flags[slot]! & SentFlag.FIN) !== 0);
+      }
+    }
+    if (this.state === 'open' && now >= this.#lastAckElicitingSentAt + this.#config.keepAliveIntervalMs) {
+      this.#pingPending = true;
+    }
+    if (this.#blockedSince !== Number.POSITIVE_INFINITY && now >= this.#blockedSince + this.#blockedProbeMs()) {
+      this.#pingPending = true;
+      this.#blockedSince = now;
+    }
+  }
+
+  // ---- sending --------------------------------------------------------------------------------
+
+  /** Writes the next datagram due at `now` into `out`; returns its length, 0 when nothing is due. */
+  produce(out: Uint8Array, now: number): number {
+    if (this.state === 'closed') return 0;
+    if (this.state === 'handshake') return this.#produceHandshake(out, now);
+    if (this.#initAckPending) return this.#produceLateInitAck(out);
+    const budgetEnd = HEADER_BYTES + this.#payloadBudget;
+    let pos = HEADER_BYTES;
+    let flags = 0;
+    if (this.#resetPending) {
+      out[pos++] = FrameType.RESET;
+      out[pos++] = this.#resetCode;
+      this.#resetPending = false;
+      this.state = 'closed';
+      return this.#seal(out, pos, now, 0, -1, -1);
+    }
+    const flowLimit = this.#sendWindow.limit;
+    const probing = this.#probesPending > 0;
+    const wantsData = this.stream.hasSendable(flowLimit);
+    let mayData = false;
+    this.#pacingDeadline = Number.POSITIVE_INFINITY;
+    if (wantsData) {
+      const cwndOpen =
+        this.loss.bytesInFlight + this.#config.datagramBytes <= this.loss.cc.congestionWindow || probing;
+      if (cwndOpen) {
+        const delay = probing ? 0 : this.#pacer.delayMs(this.#config.datagramBytes, now);
+        if (delay <= 0) mayData = true;
+        else this.#pacingDeadline = now + delay;
+      }
+    }
+    const ackDue =
+      this.#windowUpdatePending ||
+      (this.#ackElicitingSinceAck > 0 && (this.#ackNow || now >= this.#ackDeadline || mayData || this.#pingPending));
+    if (ackDue && this.#received.rangeCount > 0) pos = this.#writeAck(out, pos, now);
+    let streamOffset = -1;
+    let streamLength = -1;
+    if (mayData) {
+      const room = budgetEnd - pos - STREAM_FRAME_HEADER_BYTES;
+      if (room > 0 && this.stream.nextFrame(room, flowLimit)) {
+        const stream = this.stream;
+        out[pos] = stream.frameFin ? FrameType.STREAM_FIN : FrameType.STREAM;
+        writeUint48(out, pos + 1, stream.frameOffset);
+        out[pos + 7] = stream.frameLength >>> 8;
+        out[pos + 8] = stream.frameLength;
+        pos += STREAM_FRAME_HEADER_BYTES;
+        stream.copy(stream.frameOffset, stream.frameLength, out, pos);
+        pos += stream.frameLength;
+        streamOffset = stream.frameOffset;
+        streamLength = stream.frameLength;
+        flags |= SentFlag.ACK_ELICITING | SentFlag.IN_FLIGHT;
+        if (stream.frameFin) flags |= SentFlag.FIN;
+        if (!stream.hasSendable(flowLimit)) flags |= SentFlag.APP_LIMITED;
+      }
+    }
+    if ((this.#pingPending || (probing && flags === 0)) && pos < budgetEnd) {
+      out[pos++] = FrameType.PING;
+      flags |= SentFlag.ACK_ELICITING | SentFlag.IN_FLIGHT;
+      this.#pingPending = false;
+    }
+    if (pos === HEADER_BYTES) {
+      this.#updateBlocked(now);
+      return 0;
+    }
+    if (flags & SentFlag.ACK_ELICITING && this.#probesPending > 0) this.#probesPending--;
+    return this.#seal(out, pos, now, flags, streamOffset, streamLength);
+  }
+
+  #updateBlocked(now: number): void {
+    const blocked = this.stream.isFlowBlocked(this.#sendWindow.limit) && this.loss.bytesInFlight === 0;
+    if (!blocked) this.#blockedSince = Number.POSITIVE_INFINITY;
+    else if (this.#blockedSince === Number.POSITIVE_INFINITY) this.#blockedSince = now;
+  }
+
+  #writeAck(out: Uint8Array, pos: number, now: number): number {
+    const received = this.#received;
+    if (pos + received.encodedBytes() + 20 > HEADER_BYTES + this.#payloadBudget) return pos;
+    out[pos] = FrameType.ACK;
+    const delayMicros = Math.max(0, Math.round((now - this.#largestReceivedAt) * 1000));
+    let p = received.writeAckRanges(out, pos + 1, delayMicros);
+    p = writeVarint(out, p, this.reassembly.readOffset);
+    p = writeVarint(out, p, this.#receiveWindow.limit(this.reassembly.readOffset, this.#host.receiveWindowBytes()));
+    this.#ackElicitingSinceAck = 0;
+    this.#ackNow = false;
+    this.#ackDeadline = Number.POSITIVE_INFINITY;
+    this.#windowUpdatePending = false;
+    return p;
+  }
+
+  #produceHandshake(out: Uint8Array, now: number): number {
+    let type: PacketType;
+    if (this.#initAckPending) {
+      type = PacketType.INIT_ACK;
+      this.#initAckPending = false;
+    } else if (this.#config.initiator && now >= this.#initDeadline) {
+      type = PacketType.INIT;
+      this.#initDeadline = now + this.#initRetryMs;
+      this.#initRetryMs = Math.min(this.#initRetryMs * 2, MAX_INIT_RETRY_MS);
+    } else return 0;
+    const packetNumber = this.#nextPacketNumber++;
+    writeHeader(out, type, this.peerId, packetNumber);
+    writeUint32(out, HEADER_BYTES, this.localId.hi);
+    writeUint32(out, HEADER_BYTES + 4, this.localId.lo);
+    const length = this.#config.protection.seal(out, HEADER_BYTES, HEADER_BYTES + HANDSHAKE_PAYLOAD_BYTES, packetNumber);
+    this.packetsSent++;
+    this.bytesSentOnWire += length;
+    return length;
+  }
+
+  /** An INIT-ACK may be owed after the connection opened: the peer retransmitted its INIT. */
+  #produceLateInitAck(out: Uint8Array): number {
+    this.#initAckPending = false;
+    const packetNumber = this.#nextPacketNumber++;
+    writeHeader(out, PacketType.INIT_ACK, this.peerId, packetNumber);
+    writeUint32(out, HEADER_BYTES, this.localId.hi);
+    writeUint32(out, HEADER_BYTES + 4, this.localId.lo);
+    const length = this.#config.protection.seal(out, HEADER_BYTES, HEADER_BYTES + HANDSHAKE_PAYLOAD_BYTES, packetNumber);
+    this.packetsSent++;
+    this.bytesSentOnWire += length;
+    return length;
+  }
+
+  #seal(out: Uint8Array, payloadEnd: number, now: number, flags: number, streamOffset: number, streamLength: number): number {
+    const packetNumber = this.#nextPacketNumber++;
+    writeHeader(out, PacketType.DATA, this.peerId, packetNumber);
+    const length = this.#config.protection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
+    this.packetsSent++;
+    this.bytesSentOnWire += length;
+    if (flags & SentFlag.ACK_ELICITING) {
+      const slot = this.loss.onPacketSent(packetNumber, now, length, flags);
+      this.loss.sent.streamOffset[slot] = streamOffset;
+      this.loss.sent.streamLength[slot] = streamLength;
+      this.#pacer.onSent(length);
+      this.#lastAckElicitingSentAt = now;
+    }
+    return length;
+  }
+}
