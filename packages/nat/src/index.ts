@@ -34,9 +34,9 @@ export {
 export { formatNatReport, natSummary } from './nat/report.js';
 export {
   type SendDatagram,
-  StunClient,
   type StunBindingOptions,
   type StunBindingResult,
+  StunClient,
   StunErrorResponse,
   type StunRequestOptions,
   stunBinding,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli/run.js';
 import { checkNat } from '../src/nat/check.js';
 import { formatNatReport } from '../src/nat/report.js';
-import { runCli } from '../src/cli/run.js';
 import { bindSocket, stunBinding } from '../src/stun/client.js';
 import { type Coturn, coturnSkipReason, startCoturn } from './helpers/coturn.js';
 

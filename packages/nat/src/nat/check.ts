@@ -5,8 +5,8 @@ import {
   AnttError,
   ErrorCode,
   formatAddress,
-  parseAddress,
   ProtocolError,
+  parseAddress,
   TimeoutError,
 } from '@antt/core';
 import { bindSocket, resolveServer, type StunBindingResult, stunBinding } from '../stun/client.js';

@@ -22,8 +22,8 @@ import {
   isStunMessage,
   mappedAddressOf,
   newTransactionId,
-  StunMethod,
   type StunMessage,
+  StunMethod,
   transactionIdHex,
 } from './message.js';
 import { type RetransmissionOptions, retransmissionSchedule } from './retransmission.js';
