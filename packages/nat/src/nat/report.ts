@@ -40,7 +40,7 @@ export function natSummary(report: NatReport): string {
 export function formatNatReport(report: NatReport): string {
   const lines: string[] = [];
   const line = (label: string, text: string): void => {
-    lines.push(`${`${label}:`.padEnd(LABEL_WIDTH)}${text}`);
+    lines.push(`${(label ? `${label}:` : '').padEnd(LABEL_WIDTH)}${text}`);
   };
 
   if (report.udpBlocked || !report.server || !report.publicAddress) {

@@ -39,8 +39,6 @@ export interface CoturnOptions {
   ips?: string[];
   /** Port; default: a free one whose successor is free too (the alternate port is port + 1). */
   port?: number;
-  /** Prefix for running inside a network namespace, e.g. ['ip', 'netns', 'exec', 'pub']. */
-  wrapper?: string[];
 }
 
 /** A free UDP port p on `host` with p + 1 free as well (coturn's alternate port). */
@@ -64,16 +62,11 @@ export async function freePortPair(host = '127.0.0.1'): Promise<number> {
 }
 
 /**
- * Starts `turnserver` in the foreground as a child: STUN only, no TLS/DTLS, no auth, no CLI, logging to
- * stdout, a throwaway user database. Resolves once it answers a Binding request.
+ * Arguments for a foreground STUN-only coturn: no TLS/DTLS, no auth, no CLI, logging to stdout, its user
+ * database and pid file in `dir`. With two `ips` it supports RFC 5780 (alternate port = port + 1).
  */
-export async function startCoturn(options: CoturnOptions = {}): Promise<Coturn> {
-  const binary = findTurnserver();
-  if (!binary) throw new Error('coturn is not installed (apt-get install -y coturn)');
-  const ips = options.ips ?? ['127.0.0.1'];
-  const port = options.port ?? (await freePortPair(ips[0]));
-  const dir = mkdtempSync(join(tmpdir(), 'antt-coturn-'));
-  const args = [
+export function coturnArgs(ips: string[], port: number, dir: string): string[] {
+  return [
     '-n', // no configuration file
     '--no-cli',
     '--no-tls',
@@ -93,8 +86,20 @@ export async function startCoturn(options: CoturnOptions = {}): Promise<Coturn> 
     '--pidfile',
     join(dir, 'turnserver.pid'),
   ];
-  const [command, ...prefix] = [...(options.wrapper ?? []), binary];
-  const child: ChildProcess = spawn(command!, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
+ * Starts `turnserver` in the foreground as a child: STUN only, no TLS/DTLS, no auth, no CLI, logging to
+ * stdout, a throwaway user database. Resolves once it answers a Binding request.
+ */
+export async function startCoturn(options: CoturnOptions = {}): Promise<Coturn> {
+  const binary = findTurnserver();
+  if (!binary) throw new Error('coturn is not installed (apt-get install -y coturn)');
+  const ips = options.ips ?? ['127.0.0.1'];
+  const port = options.port ?? (await freePortPair(ips[0]));
+  const dir = mkdtempSync(join(tmpdir(), 'antt-coturn-'));
+  const args = coturnArgs(ips, port, dir);
+  const child: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
@@ -113,7 +118,7 @@ export async function startCoturn(options: CoturnOptions = {}): Promise<Coturn> 
     rmSync(dir, { recursive: true, force: true });
   };
   const address = { host: ips[0]!, port };
-  if (options.wrapper === undefined) {
+  {
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`turnserver exited (${child.exitCode}):\n${output}`);
