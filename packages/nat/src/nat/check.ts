@@ -136,6 +136,14 @@ async function runChecks(
   main: DgramSocket,
   owned: DgramSocket[],
 ): Promise<NatReport> {
+  try {
+    main.address();
+  } catch {
+    throw new AnttError(
+      ErrorCode.INVALID_ARGUMENT,
+      'checkNat needs a bound socket: call socket.bind() first',
+    );
+  }
   const family = main.address().family === 'IPv6' ? 'IPv6' : 'IPv4';
   const local = addressOf(main);
   const problems: string[] = [];

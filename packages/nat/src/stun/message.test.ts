@@ -94,6 +94,14 @@ describe('RFC 5769 test vectors', () => {
     expect(signed.length).toBe(RFC5769_IPV4_RESPONSE.length);
   });
 
+  it('decoding a Buffer (as dgram delivers) leaves its bytes untouched', () => {
+    // Buffer#slice is a view, not a copy: un-XORing an address in place would corrupt the message.
+    const received = Buffer.from(RFC5769_IPV6_RESPONSE);
+    decodeStunMessage(received);
+    expect(decodeStunMessage(received).xorMappedAddress?.host).toBe('2001:db8:1234:5678:11:2233:4455:6677');
+    expect(Uint8Array.from(received)).toEqual(RFC5769_IPV6_RESPONSE);
+  });
+
   it('every vector is recognised by isStunMessage', () => {
     for (const vector of [RFC5769_REQUEST, RFC5769_IPV4_RESPONSE, RFC5769_IPV6_RESPONSE]) {
       expect(isStunMessage(vector)).toBe(true);
