@@ -19,7 +19,9 @@ describe('allowed peers', () => {
     const path = join(dir, 'allowed_peers');
     await writeFile(path, `${a}\nnot-a-peer-id\n`);
     await expect(loadAllowedPeers(path)).rejects.toThrow(`${path}:2:`);
-    await expect(loadAllowedPeers(join(dir, 'missing'))).rejects.toThrow(/cannot read the allowed-peers file .*ENOENT/);
+    await expect(loadAllowedPeers(join(dir, 'missing'))).rejects.toThrow(
+      /cannot read the allowed-peers file .*ENOENT/,
+    );
   });
 
   it('load a file', async () => {

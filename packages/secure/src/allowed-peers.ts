@@ -28,18 +28,19 @@ export function parseAllowedPeers(text: string, source = 'allowed peers'): Set<P
     try {
       peers.add(parsePeerId(first!));
     } catch (cause) {
-      throw new AnttError(
-        ErrorCode.INVALID_ARGUMENT,
-        `${source}:${index + 1}: ${(cause as Error).message}`,
-        { cause },
-      );
+      throw new AnttError(ErrorCode.INVALID_ARGUMENT, `${source}:${index + 1}: ${(cause as Error).message}`, {
+        cause,
+      });
     }
   }
   return peers;
 }
 
 /** Reads an allow-list file (see parseAllowedPeers for the format). */
-export async function loadAllowedPeers(path: string, options: { signal?: AbortSignal } = {}): Promise<Set<PeerId>> {
+export async function loadAllowedPeers(
+  path: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<Set<PeerId>> {
   let text: string;
   try {
     text = await readFile(path, { encoding: 'utf8', ...(options.signal ? { signal: options.signal } : {}) });

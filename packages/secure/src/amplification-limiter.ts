@@ -32,7 +32,9 @@ export class AmplificationLimiter {
 
   /** Bytes that may still be sent before the address is validated (Infinity after). */
   get allowance(): number {
-    return this.addressValidated ? Number.POSITIVE_INFINITY : Math.max(0, this.received * this.factor - this.sent);
+    return this.addressValidated
+      ? Number.POSITIVE_INFINITY
+      : Math.max(0, this.received * this.factor - this.sent);
   }
 
   /** Counts a datagram received from the address (count every datagram, even ones that fail to parse). */

@@ -44,7 +44,11 @@ const arbitraryInput = (genuine: Uint8Array) =>
     fc.uint8Array({ maxLength: 300 }),
     // Valid-looking header, random body: gets past the framing into Noise.
     fc
-      .tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 }), fc.uint8Array({ maxLength: 200 }))
+      .tuple(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.uint8Array({ maxLength: 200 }),
+      )
       .map(([type, suite, body]) => Uint8Array.from([HANDSHAKE_VERSION, type, suite, ...body])),
     // The genuine message with a few bytes changed, truncated or extended.
     fc
@@ -75,7 +79,8 @@ describe('handshake message parsers under fuzzing', () => {
         // Garbage on one instance, then the genuine message: atomic reads mean it still succeeds.
         fc.assert(
           fc.property(fc.uint8Array({ maxLength: 120 }), (input) => {
-            onlyAnttErrors(() => reader.readMessage(input));
+            // A (forgeable) reject or a passphrase mismatch ends the handshake; later reads are caller errors.
+            if (!reader.failed) onlyAnttErrors(() => reader.readMessage(input));
           }),
           { numRuns: 50, ...(seed !== undefined ? { seed } : {}) },
         );

@@ -10,7 +10,7 @@
  * nothing (reject). The version also sits in the Noise prologue, and the suite picks the Noise protocol
  * name, so tampering with either byte makes the handshake fail authentication.
  */
-import { AnttError, AuthError, ProtocolError } from '@antt/core';
+import { type AnttError, AuthError, ProtocolError } from '@antt/core';
 import type { CipherName } from './noise/aead.js';
 
 export const HANDSHAKE_VERSION = 1;

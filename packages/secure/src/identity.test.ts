@@ -28,7 +28,12 @@ describe('Identity', () => {
     const loaded = await Identity.loadOrCreate(path);
     expect(loaded.peerId).toBe(created.peerId);
     const file = JSON.parse(await readFile(path, 'utf8'));
-    expect(file).toMatchObject({ type: 'antt-identity', version: 1, algorithm: 'x25519', peerId: created.peerId });
+    expect(file).toMatchObject({
+      type: 'antt-identity',
+      version: 1,
+      algorithm: 'x25519',
+      peerId: created.peerId,
+    });
   });
 
   it.runIf(posix)('refuses a file others can read, telling the user to chmod 600', async () => {

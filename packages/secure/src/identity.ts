@@ -72,7 +72,10 @@ export class Identity {
           );
         }
       }
-      text = await readFile(path, { encoding: 'utf8', ...(options.signal ? { signal: options.signal } : {}) });
+      text = await readFile(path, {
+        encoding: 'utf8',
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
     } catch (cause) {
       if (AnttError.is(cause)) throw cause;
       throw new AnttError(
@@ -130,7 +133,9 @@ export class Identity {
     const record = data as Record<string, unknown>;
     if (record.type !== FILE_TYPE) return fail(`"type" is not "${FILE_TYPE}"`);
     if (record.version !== FILE_VERSION) {
-      return fail(`version ${JSON.stringify(record.version)} is not supported (this package reads ${FILE_VERSION})`);
+      return fail(
+        `version ${JSON.stringify(record.version)} is not supported (this package reads ${FILE_VERSION})`,
+      );
     }
     if (record.algorithm !== 'x25519') return fail('"algorithm" is not "x25519"');
     const privateKey = decodeKey(record.privateKey);

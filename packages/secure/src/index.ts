@@ -27,7 +27,12 @@
  * Transports keep a {@link SecureContext} per endpoint and call `context.handshake({ role, transport })`
  * per connection; see the README for the datagram and stream integration sketches.
  */
-export { type AllowedPeers, allowedPeersPredicate, loadAllowedPeers, parseAllowedPeers } from './allowed-peers.js';
+export {
+  type AllowedPeers,
+  allowedPeersPredicate,
+  loadAllowedPeers,
+  parseAllowedPeers,
+} from './allowed-peers.js';
 export { AMPLIFICATION_FACTOR, AmplificationLimiter } from './amplification-limiter.js';
 export {
   decodeHeader as decodeHandshakeHeader,
@@ -67,10 +72,10 @@ export {
 } from './secure-context.js';
 export {
   DEFAULT_CIPHER,
+  type HandshakeStep,
   SecureHandshake,
   type SecureHandshakeCreateOptions,
   type SecureHandshakeOptions,
-  type HandshakeStep,
 } from './secure-handshake.js';
 export {
   KEY_UPDATE_INTERVAL_PACKETS,

@@ -9,8 +9,12 @@ describe('derivePassphraseKey', () => {
     expect(derivePassphraseKey('correct horse battery staple', { context: 'room-1' })).toBe(pending);
     expect(await pending).toEqual(first);
     expect(first).toHaveLength(32);
-    expect(await derivePassphraseKey('correct horse battery staple', { context: 'room-2' })).not.toEqual(first);
-    expect(await derivePassphraseKey('Correct horse battery staple', { context: 'room-1' })).not.toEqual(first);
+    expect(await derivePassphraseKey('correct horse battery staple', { context: 'room-2' })).not.toEqual(
+      first,
+    );
+    expect(await derivePassphraseKey('Correct horse battery staple', { context: 'room-1' })).not.toEqual(
+      first,
+    );
   });
 
   it('refuses an empty passphrase', async () => {

@@ -30,10 +30,15 @@ export interface PassphraseKeyOptions {
 }
 
 /** Derives the 32-byte pre-shared key for `passphrase` (cached per passphrase and context). */
-export function derivePassphraseKey(passphrase: string, options: PassphraseKeyOptions = {}): Promise<Uint8Array> {
+export function derivePassphraseKey(
+  passphrase: string,
+  options: PassphraseKeyOptions = {},
+): Promise<Uint8Array> {
   options.signal?.throwIfAborted();
   if (typeof passphrase !== 'string' || passphrase.length === 0) {
-    return Promise.reject(new AnttError(ErrorCode.INVALID_ARGUMENT, 'the passphrase must be a non-empty string'));
+    return Promise.reject(
+      new AnttError(ErrorCode.INVALID_ARGUMENT, 'the passphrase must be a non-empty string'),
+    );
   }
   const context = options.context ?? '';
   const salt = Buffer.from(`${PASSPHRASE_SALT_LABEL}\0${context}`, 'utf8');
@@ -55,7 +60,9 @@ export function derivePassphraseKey(passphrase: string, options: PassphraseKeyOp
       (error, key) => {
         if (error) {
           cache.delete(cacheKey);
-          reject(new AnttError(ErrorCode.INVALID_ARGUMENT, `scrypt failed: ${error.message}`, { cause: error }));
+          reject(
+            new AnttError(ErrorCode.INVALID_ARGUMENT, `scrypt failed: ${error.message}`, { cause: error }),
+          );
         } else resolve(new Uint8Array(key));
       },
     );

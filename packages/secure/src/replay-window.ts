@@ -18,7 +18,10 @@ export class ReplayWindow {
 
   constructor(size = DEFAULT_REPLAY_WINDOW_PACKETS) {
     if (!Number.isInteger(size) || size < BLOCK_BITS || size % BLOCK_BITS !== 0) {
-      throw new AnttError(ErrorCode.INVALID_ARGUMENT, `replay window size must be a multiple of 32, got ${size}`);
+      throw new AnttError(
+        ErrorCode.INVALID_ARGUMENT,
+        `replay window size must be a multiple of 32, got ${size}`,
+      );
     }
     this.size = size;
     // RFC 6479: one spare block so the block holding the newest packet never shares bits with the oldest.
@@ -36,7 +39,7 @@ export class ReplayWindow {
     if (packetNumber > this.highest) return true;
     if (packetNumber <= this.highest - this.size) return false;
     const block = Math.floor(packetNumber / BLOCK_BITS) % this.blocks.length;
-    const bit = 1 << packetNumber % BLOCK_BITS;
+    const bit = 1 << (packetNumber % BLOCK_BITS);
     return (this.blocks[block]! & bit) === 0;
   }
 
@@ -51,6 +54,6 @@ export class ReplayWindow {
       this.highest = packetNumber;
     }
     const block = Math.floor(packetNumber / BLOCK_BITS) % this.blocks.length;
-    this.blocks[block]! |= 1 << packetNumber % BLOCK_BITS;
+    this.blocks[block]! |= 1 << (packetNumber % BLOCK_BITS);
   }
 }

@@ -59,8 +59,12 @@ describe('SecureHandshake', () => {
     const a = i.split();
     const b = r.split();
     const header = Uint8Array.of(9, 9);
-    expect(Buffer.from(b.receive.open(1, header, a.send.seal(1, header, Buffer.from('ping')))!).toString()).toBe('ping');
-    expect(Buffer.from(a.receive.open(1, header, b.send.seal(1, header, Buffer.from('pong')))!).toString()).toBe('pong');
+    expect(
+      Buffer.from(b.receive.open(1, header, a.send.seal(1, header, Buffer.from('ping')))!).toString(),
+    ).toBe('ping');
+    expect(
+      Buffer.from(a.receive.open(1, header, b.send.seal(1, header, Buffer.from('pong')))!).toString(),
+    ).toBe('pong');
     expect(() => i.split()).toThrow(/only once/);
   });
 
@@ -82,7 +86,10 @@ describe('SecureHandshake', () => {
   });
 
   it('fails a wrong passphrase on the responder, and tells the initiator why', async () => {
-    const { i, r } = pair({ psk: await derivePassphraseKey('open sesame') }, { psk: await derivePassphraseKey('open sesane') });
+    const { i, r } = pair(
+      { psk: await derivePassphraseKey('open sesame') },
+      { psk: await derivePassphraseKey('open sesane') },
+    );
     r.readMessage(i.writeMessage());
     i.readMessage(r.writeMessage());
     const error = caught(() => r.readMessage(i.writeMessage()));
@@ -121,7 +128,9 @@ describe('SecureHandshake', () => {
     const { i, r } = pair({ psk }, { acceptAnyPeer: true });
     const error = caught(() => r.readMessage(i.writeMessage()));
     expect(error.message).toBe('the peer uses a passphrase but none is configured here');
-    expect(caught(() => i.readMessage(r.rejectMessage())).message).toMatch(/one side is configured with a passphrase/);
+    expect(caught(() => i.readMessage(r.rejectMessage())).message).toMatch(
+      /one side is configured with a passphrase/,
+    );
   });
 
   it('names an older or newer handshake version as a protocol error', () => {
@@ -159,7 +168,11 @@ describe('SecureHandshake', () => {
     const { i, r } = pair({ acceptAnyPeer: true }, { acceptAnyPeer: true });
     r.readMessage(i.writeMessage());
     const second = r.writeMessage();
-    for (const bad of [second.subarray(0, 2), second.subarray(0, 20), second.subarray(0, second.length - 1)]) {
+    for (const bad of [
+      second.subarray(0, 2),
+      second.subarray(0, 20),
+      second.subarray(0, second.length - 1),
+    ]) {
       const error = caught(() => i.readMessage(bad));
       expect([ErrorCode.PROTOCOL, ErrorCode.AUTH]).toContain(error.code);
       expect(i.failed).toBe(false);
@@ -180,7 +193,9 @@ describe('SecureHandshake', () => {
         const tampered = Uint8Array.from(message);
         tampered[byte]! ^= 0x40;
         const error = caught(() => reader.readMessage(tampered));
-        expect([ErrorCode.AUTH, ErrorCode.PROTOCOL], `message ${index + 1} byte ${byte}`).toContain(error.code);
+        expect([ErrorCode.AUTH, ErrorCode.PROTOCOL], `message ${index + 1} byte ${byte}`).toContain(
+          error.code,
+        );
         // The suite byte of message 1 changes who needs a passphrase: a terminal, explained failure.
         if (reader.failed) {
           expect(index === 0 && byte === 2).toBe(true);
@@ -200,8 +215,16 @@ describe('SecureHandshake', () => {
   });
 
   it('builds handshakes from a SecureContext resolved once per endpoint', async () => {
-    const server = await SecureContext.create({ identity: bob, passphrase: 'ctx', passphraseContext: 'room' });
-    const client = await SecureContext.create({ identity: alice, passphrase: 'ctx', passphraseContext: 'room' });
+    const server = await SecureContext.create({
+      identity: bob,
+      passphrase: 'ctx',
+      passphraseContext: 'room',
+    });
+    const client = await SecureContext.create({
+      identity: alice,
+      passphrase: 'ctx',
+      passphraseContext: 'room',
+    });
     const i = client.handshake({ role: 'initiator', transport: 'tcp', prologue: Uint8Array.of(1, 2) });
     const r = server.handshake({ role: 'responder', transport: 'tcp', prologue: Uint8Array.of(1, 2) });
     run(i, r);
@@ -210,8 +233,18 @@ describe('SecureHandshake', () => {
   });
 
   it('SecureHandshake.create derives the passphrase key', async () => {
-    const i = await SecureHandshake.create({ role: 'initiator', identity: alice, transport: 'udp', passphrase: 'p' });
-    const r = await SecureHandshake.create({ role: 'responder', identity: bob, transport: 'udp', passphrase: 'p' });
+    const i = await SecureHandshake.create({
+      role: 'initiator',
+      identity: alice,
+      transport: 'udp',
+      passphrase: 'p',
+    });
+    const r = await SecureHandshake.create({
+      role: 'responder',
+      identity: bob,
+      transport: 'udp',
+      passphrase: 'p',
+    });
     run(i, r);
     expect(r.remotePeerId).toBe(alice.peerId);
   });

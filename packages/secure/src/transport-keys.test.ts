@@ -45,13 +45,20 @@ for (const cipher of ['ChaChaPoly', 'AESGCM'] as const) {
       expect(receive.open(-1, header, sealed)).toBeNull();
       expect(receive.open(2n ** 64n, header, sealed)).toBeNull();
       expect(receive.open(10, header, new Uint8Array(3))).toBeNull();
-      expect(receive.stats).toEqual({ opened: 1, rejectedAuthentication: 0, rejectedReplay: 1, rejectedMalformed: 3 });
+      expect(receive.stats).toEqual({
+        opened: 1,
+        rejectedAuthentication: 0,
+        rejectedReplay: 1,
+        rejectedMalformed: 3,
+      });
     });
 
     it('refuses to seal a packet number twice (nonce reuse)', () => {
       const send = new SealingKey(cipher, secret);
       send.seal(3, header, new Uint8Array(1));
-      expect(() => send.seal(3, header, new Uint8Array(1))).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_STATE }));
+      expect(() => send.seal(3, header, new Uint8Array(1))).toThrow(
+        expect.objectContaining({ code: ErrorCode.INVALID_STATE }),
+      );
       expect(() => send.seal(2, header, new Uint8Array(1))).toThrow(/reuse a nonce/);
       expect(() => send.seal(-4, header, new Uint8Array(1))).toThrow(/not an integer/);
       expect(send.sealedCount).toBe(1);

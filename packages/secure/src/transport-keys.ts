@@ -10,7 +10,7 @@
  * key(g) = HKDF-Expand(base, "antt/1 key " + g): both sides compute g from the packet number, so no
  * signalling is needed, and AES-256-GCM stays far below its per-key usage limits (RFC 9001 §6.6).
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import { AnttError, ErrorCode } from '@antt/core';
 import { type CipherName, KEY_BYTES, NONCE_BYTES, nodeCipherName, TAG_BYTES } from './noise/aead.js';
 import { hkdfLabel } from './noise/hkdf.js';
@@ -38,7 +38,7 @@ abstract class DirectionKey {
   private readonly secret: Buffer;
   private readonly iv: Buffer;
   private readonly nonce = Buffer.alloc(NONCE_BYTES);
-  private generations: { generation: number; key: Buffer }[] = [];
+  private generations: { generation: number; key: KeyObject }[] = [];
 
   constructor(cipher: CipherName, secret: Uint8Array) {
     if (secret.length !== KEY_BYTES) {
@@ -61,11 +61,15 @@ abstract class DirectionKey {
     return nonce;
   }
 
-  /** Key for the generation `packetNumber` falls in; keeps the two most recent generations. */
-  protected keyFor(packetNumber: number): Buffer {
+  /**
+   * Key for the generation `packetNumber` falls in; keeps the two most recent generations. A KeyObject
+   * rather than raw bytes: node then skips re-importing the key on every createCipheriv (measurably
+   * faster for aes-256-gcm, see bench/).
+   */
+  protected keyFor(packetNumber: number): KeyObject {
     const generation = Math.floor(packetNumber / KEY_UPDATE_INTERVAL_PACKETS);
     for (const entry of this.generations) if (entry.generation === generation) return entry.key;
-    const key = hkdfLabel(this.secret, `${KEY_LABEL} ${generation}`, KEY_BYTES);
+    const key = createSecretKey(hkdfLabel(this.secret, `${KEY_LABEL} ${generation}`, KEY_BYTES));
     this.generations = [{ generation, key }, ...this.generations].slice(0, 2);
     return key;
   }
@@ -88,7 +92,10 @@ export class SealingKey extends DirectionKey {
   seal(packetNumber: PacketNumber, header: Uint8Array, plaintext: Uint8Array): Uint8Array {
     const pn = toPacketNumber(packetNumber);
     if (pn < 0) {
-      throw new AnttError(ErrorCode.INVALID_ARGUMENT, `packet number ${packetNumber} is not an integer in 0..2^53-1`);
+      throw new AnttError(
+        ErrorCode.INVALID_ARGUMENT,
+        `packet number ${packetNumber} is not an integer in 0..2^53-1`,
+      );
     }
     if (pn <= this.lastPacketNumber) {
       throw new AnttError(
@@ -152,7 +159,12 @@ export class OpeningKey extends DirectionKey {
    */
   open(packetNumber: PacketNumber, header: Uint8Array, sealed: Uint8Array): Uint8Array | null {
     const pn = toPacketNumber(packetNumber);
-    if (pn < 0 || !(sealed instanceof Uint8Array) || sealed.length < TAG_BYTES || !(header instanceof Uint8Array)) {
+    if (
+      pn < 0 ||
+      !(sealed instanceof Uint8Array) ||
+      sealed.length < TAG_BYTES ||
+      !(header instanceof Uint8Array)
+    ) {
       this.counters.rejectedMalformed++;
       return null;
     }

@@ -80,7 +80,10 @@ export class CipherState {
 
   private checkNonce(): void {
     if (this.n >= MAX_NONCE) {
-      throw new AnttError(ErrorCode.INVALID_STATE, 'this Noise CipherState used all its nonces; rekey or reconnect');
+      throw new AnttError(
+        ErrorCode.INVALID_STATE,
+        'this Noise CipherState used all its nonces; rekey or reconnect',
+      );
     }
   }
 }

@@ -2,7 +2,13 @@
  * DH25519 (Noise spec rev 34 §12.1) with node:crypto's X25519. Raw 32-byte keys go in and out through
  * the fixed DER prefixes of PKCS#8 and SPKI for the X25519 OID 1.3.101.110 (RFC 8410).
  */
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
 import { AnttError, AuthError, ErrorCode } from '@antt/core';
 
 export const DH_BYTES = 32;

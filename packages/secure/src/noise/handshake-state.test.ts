@@ -11,7 +11,9 @@ describe('HandshakeState', () => {
   it('refuses writing or reading out of turn', () => {
     const initiator = new HandshakeState({ protocolName: XX, initiator: true, s: generateKeyPair() });
     const responder = new HandshakeState({ protocolName: XX, initiator: false, s: generateKeyPair() });
-    expect(() => initiator.readMessage(new Uint8Array(32))).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_STATE }));
+    expect(() => initiator.readMessage(new Uint8Array(32))).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_STATE }),
+    );
     expect(() => responder.writeMessage()).toThrow(/to be read by this side/);
     responder.readMessage(initiator.writeMessage());
     initiator.readMessage(responder.writeMessage());
@@ -28,7 +30,9 @@ describe('HandshakeState', () => {
     const hash = Buffer.from(initiator.getHandshakeHash());
     const forged = Uint8Array.from(second);
     forged[40]! ^= 1;
-    expect(() => initiator.readMessage(forged)).toThrow(/static key in handshake message 2 failed authentication/);
+    expect(() => initiator.readMessage(forged)).toThrow(
+      /static key in handshake message 2 failed authentication/,
+    );
     expect(initiator.getHandshakeHash()).toEqual(hash);
     expect(initiator.remoteStaticKey).toBeUndefined();
     initiator.readMessage(second);
@@ -51,13 +55,22 @@ describe('HandshakeState', () => {
   });
 
   it('checks configuration: psk count, static key, protocol names', () => {
-    expect(() => new HandshakeState({ protocolName: 'Noise_XXpsk3_25519_ChaChaPoly_SHA256', initiator: true, s: generateKeyPair() })).toThrow(
-      /pre-shared key/,
-    );
+    expect(
+      () =>
+        new HandshakeState({
+          protocolName: 'Noise_XXpsk3_25519_ChaChaPoly_SHA256',
+          initiator: true,
+          s: generateKeyPair(),
+        }),
+    ).toThrow(/pre-shared key/);
     expect(() => new HandshakeState({ protocolName: XX, initiator: true })).toThrow(/static key pair/);
     expect(() => parseProtocolName('Noise_XX_448_ChaChaPoly_SHA256')).toThrow(/unsupported Noise protocol/);
     expect(() => parseProtocolName('Noise_NNpsk5_25519_ChaChaPoly_SHA256')).toThrow(/does not fit/);
-    expect(parseProtocolName('Noise_XXpsk3_25519_AESGCM_SHA256').pattern.messages[2]).toEqual(['s', 'se', 'psk']);
+    expect(parseProtocolName('Noise_XXpsk3_25519_AESGCM_SHA256').pattern.messages[2]).toEqual([
+      's',
+      'se',
+      'psk',
+    ]);
     expect(() => keyPairFromPrivateKey(new Uint8Array(5))).toThrow(/32 bytes/);
   });
 

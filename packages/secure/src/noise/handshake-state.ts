@@ -8,7 +8,7 @@ import { AnttError, AuthError, ErrorCode, ProtocolError } from '@antt/core';
 import { TAG_BYTES } from './aead.js';
 import type { CipherState } from './cipher-state.js';
 import { DH_BYTES, dh, generateKeyPair, type KeyPair } from './dh.js';
-import { parseProtocolName, type ProtocolName, type Token } from './patterns.js';
+import { type ProtocolName, parseProtocolName, type Token } from './patterns.js';
 import { SymmetricState } from './symmetric-state.js';
 
 /** §3: every Noise message fits in 65535 bytes. */
@@ -147,7 +147,9 @@ export class HandshakeState {
   readMessage(message: Uint8Array): Buffer {
     this.expectTurn(false);
     if (message.length > MAX_NOISE_MESSAGE_BYTES) {
-      throw new ProtocolError(`handshake message of ${message.length} bytes exceeds ${MAX_NOISE_MESSAGE_BYTES}`);
+      throw new ProtocolError(
+        `handshake message of ${message.length} bytes exceeds ${MAX_NOISE_MESSAGE_BYTES}`,
+      );
     }
     const saved = { ss: this.symmetricState, re: this.re, rs: this.rs, pskIndex: this.pskIndex };
     this.symmetricState = saved.ss.clone();
@@ -208,7 +210,9 @@ export class HandshakeState {
     }
     const rest = message.subarray(offset);
     if (ss.hasKey() && rest.length < TAG_BYTES) {
-      throw new ProtocolError(`handshake message ${this.messageIndex + 1} is too short for its authentication tag`);
+      throw new ProtocolError(
+        `handshake message ${this.messageIndex + 1} is too short for its authentication tag`,
+      );
     }
     const payload = this.decrypt(ss, rest, 'payload');
     this.advance();
