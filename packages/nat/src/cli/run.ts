@@ -19,7 +19,8 @@ Commands:
 
 Options:
   --server host:port  STUN server for 'check' (repeat for more; a server with RFC 5780 support, such
-                      as coturn on two IPs, gives the full picture). Default: ${DEFAULT_SERVERS.join(', ')}
+                      as coturn on two IPs, gives the full picture).
+                      Default: ${DEFAULT_SERVERS.join(', ')}
   --timeout ms        'check': bound on each test (default ${DEFAULT_TIMEOUT_PER_TEST_MS}).
                       'stun': bound on the whole request (default ${DEFAULT_STUN_TIMEOUT_MS}).
   --rto ms            Initial STUN retransmission timeout (default 500, RFC 8489).
