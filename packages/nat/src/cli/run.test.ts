@@ -37,6 +37,11 @@ describe('antt-nat arguments', () => {
     for (const word of ['check', 'stun', '--server', '--timeout', '--rto', '--json'])
       expect(USAGE).toContain(word);
   });
+
+  it('the README shows the current --help text', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(`$ antt-nat --help\n${USAGE}\n`);
+  });
 });
 
 describe('antt-nat stun', () => {
