@@ -11,6 +11,7 @@ import {
 } from '@antt/core';
 import { bindSocket, resolveServer, type StunBindingResult, stunBinding } from '../stun/client.js';
 import {
+  type ChangeRequest,
   decodeStunMessage,
   encodeStunMessage,
   isStunMessage,
@@ -157,11 +158,8 @@ async function runChecks(
     hairpinning: { note: 'not tested' },
     problems,
   };
-  const bind = (
-    socket: DgramSocket,
-    server: Address,
-    extra: Partial<CheckNatOptions> & { changeRequest?: { changeIp: boolean; changePort: boolean } } = {},
-  ) => observe(socket, server, options, extra);
+  const bind = (socket: DgramSocket, server: Address, extra: { changeRequest?: ChangeRequest } = {}) =>
+    observe(socket, server, options, extra);
 
   // Test I (RFC 5780 §4.3): one Binding from the checked socket, trying each server until one answers.
   const servers: Address[] = [];
@@ -216,7 +214,7 @@ async function observe(
   socket: DgramSocket,
   server: Address,
   options: CheckNatOptions,
-  extra: { changeRequest?: { changeIp: boolean; changePort: boolean } },
+  extra: { changeRequest?: ChangeRequest },
 ): Promise<Outcome> {
   const local = addressOf(socket);
   try {
@@ -338,7 +336,7 @@ async function checkPortAllocation(
 
 async function checkFiltering(
   report: NatReport,
-  bind: (extra: { changeRequest: { changeIp: boolean; changePort: boolean } }) => Promise<Outcome>,
+  bind: (extra: { changeRequest: ChangeRequest }) => Promise<Outcome>,
 ): Promise<void> {
   const filtering = report.filtering;
   if (!report.rfc5780) {
