@@ -65,7 +65,7 @@ export class MemoryConnection extends BaseConnection {
   }
 
   get remoteAddress(): Address | undefined {
-    return this.peer?.#local;
+    return this.peer ? this.peer.#local : undefined;
   }
 
   vanish(): void {
@@ -77,7 +77,7 @@ export class MemoryConnection extends BaseConnection {
   protected _connect(signal: AbortSignal): Promise<void> {
     this.#wantsOpen = true;
     const peer = this.peer;
-    if (peer?.#openWaiter) {
+    if (peer !== undefined && peer.#openWaiter !== undefined) {
       peer.#openWaiter();
       this.#startTimers();
       return Promise.resolve();
@@ -94,7 +94,7 @@ export class MemoryConnection extends BaseConnection {
         this.#startTimers();
         resolve();
       };
-      if (peer?.#wantsOpen && peer.state === 'open') this.#openWaiter();
+      if (peer !== undefined && peer.#wantsOpen && peer.state === 'open') this.#openWaiter();
     });
   }
 
@@ -176,7 +176,9 @@ export class MemoryConnection extends BaseConnection {
 
   #startTimers(): void {
     const interval = Math.max(1, Math.floor(this.#idleTimeoutMs / 3));
-    this.#heartbeatTimer = setInterval(() => this.peer?.#heard(), interval);
+    this.#heartbeatTimer = setInterval(() => {
+      if (this.peer) this.peer.#heard();
+    }, interval);
     this.#heartbeatTimer.unref();
     this.#heard();
   }
