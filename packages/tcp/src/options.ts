@@ -1,0 +1,99 @@
+import { constants as bufferConstants } from 'node:buffer';
+import { isIP } from 'node:net';
+import { type Address, AnttError, type BaseConnectionOptions, ErrorCode, parseAddress } from '@antt/core';
+import { MAX_FRAME_PAYLOAD_BYTES, type Role } from './wire-format.js';
+
+/** Silence after which the peer is declared gone. Kernel keepalive (2 hours) is far too slow for P2P. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 12_000;
+/** How long the peer has to answer the Antt handshake once the TCP connection formed. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
+
+export interface TcpConnectionOptions extends BaseConnectionOptions {
+  /** The port this side connects from (and briefly listens on). The peer targets it. */
+  localPort: number;
+  /** Local IP address to bind. Default: every address of the remote's family. */
+  localAddress?: string;
+  /** The peer's address as this side reaches it (behind NATs: its public address and mapped port). */
+  remote: { host: string; port: number } | string;
+  /**
+   * Must differ between the two peers (the prototype's `acts_as`). Decides who speaks first in the
+   * handshake, never whether a connection can form.
+   */
+  role: Role;
+  /** Milliseconds of silence after which the peer counts as gone (ANTT_ERR_TIMEOUT). Default 12 s. */
+  idleTimeout?: number;
+  /**
+   * Milliseconds between heartbeats when nothing else is sent. Default: a third of the smaller of the two
+   * sides' idle timeouts (each side tells the other its own in the handshake).
+   */
+  keepAliveInterval?: number;
+  /** Milliseconds the peer has to answer the Antt handshake once TCP connected. Default 5 s. */
+  handshakeTimeout?: number;
+}
+
+export interface ResolvedTcpOptions {
+  localPort: number;
+  localAddress: string | undefined;
+  remote: { host: string; port: number };
+  role: Role;
+  idleTimeoutMs: number;
+  keepAliveIntervalMs: number | undefined;
+  handshakeTimeoutMs: number;
+}
+
+export function resolveTcpOptions(options: TcpConnectionOptions): ResolvedTcpOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw invalid('new TcpConnection() needs { localPort, remote: { host, port }, role }');
+  }
+  const localPort = port(options.localPort, 'localPort');
+  const remote = remoteAddress(options.remote);
+  if (options.role !== 'client' && options.role !== 'server') {
+    throw invalid(`option role must be 'client' or 'server' (one of each on the two peers), got ${String(options.role)}`);
+  }
+  if (options.localAddress !== undefined && isIP(options.localAddress) === 0) {
+    throw invalid(`option localAddress must be an IP address, got "${String(options.localAddress)}"`);
+  }
+  const limit = Math.min(MAX_FRAME_PAYLOAD_BYTES, bufferConstants.MAX_LENGTH);
+  if (options.maxMessageBytes !== undefined && options.maxMessageBytes > limit) {
+    throw invalid(`option maxMessageBytes can be at most ${limit} over TCP, got ${options.maxMessageBytes}`);
+  }
+  return {
+    localPort,
+    localAddress: options.localAddress,
+    remote,
+    role: options.role,
+    idleTimeoutMs: positive(options.idleTimeout, 'idleTimeout') ?? DEFAULT_IDLE_TIMEOUT_MS,
+    keepAliveIntervalMs: positive(options.keepAliveInterval, 'keepAliveInterval'),
+    handshakeTimeoutMs: positive(options.handshakeTimeout, 'handshakeTimeout') ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  };
+}
+
+function remoteAddress(value: TcpConnectionOptions['remote']): { host: string; port: number } {
+  if (typeof value === 'string') {
+    const parsed: Address = parseAddress(value);
+    return { host: parsed.host, port: parsed.port };
+  }
+  if (typeof value !== 'object' || value === null || typeof value.host !== 'string' || value.host === '') {
+    throw invalid('option remote must be { host, port } or "host:port", for example { host: "203.0.113.2", port: 4456 }');
+  }
+  return { host: value.host, port: port(value.port, 'remote.port') };
+}
+
+function port(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
+    throw invalid(`option ${name} must be a port number from 1 to 65535, got ${String(value)}`);
+  }
+  return value;
+}
+
+function positive(value: number | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw invalid(`option ${name} must be a positive number of milliseconds, got ${String(value)}`);
+  }
+  return value;
+}
+
+function invalid(message: string): AnttError {
+  return new AnttError(ErrorCode.INVALID_ARGUMENT, message);
+}
