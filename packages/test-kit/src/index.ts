@@ -26,3 +26,4 @@ export {
   type MemoryPair,
   type MemoryPairOptions,
 } from './memory-pair.js';
+export * from './network.js';
