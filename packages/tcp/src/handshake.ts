@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { abortReasonToError, formatMs, networkError, ProtocolError, TimeoutError } from '@antt/core';
 import { HelloReader } from './hello-reader.js';
 import { TransientFailure } from './simultaneous-open.js';
-import { type Hello, type Role } from './wire-format.js';
+import type { Hello, Role } from './wire-format.js';
 
 /**
  * A server waits this long for the client's HELLO before sending its own anyway: the client normally

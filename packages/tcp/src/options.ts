@@ -48,7 +48,9 @@ export function resolveTcpOptions(options: TcpConnectionOptions): ResolvedTcpOpt
   const localPort = port(options.localPort, 'localPort');
   const remote = remoteAddress(options.remote);
   if (options.role !== 'client' && options.role !== 'server') {
-    throw invalid(`option role must be 'client' or 'server' (one of each on the two peers), got ${String(options.role)}`);
+    throw invalid(
+      `option role must be 'client' or 'server' (one of each on the two peers), got ${String(options.role)}`,
+    );
   }
   if (options.localAddress !== undefined && isIP(options.localAddress) === 0) {
     throw invalid(`option localAddress must be an IP address, got "${String(options.localAddress)}"`);
@@ -64,7 +66,8 @@ export function resolveTcpOptions(options: TcpConnectionOptions): ResolvedTcpOpt
     role: options.role,
     idleTimeoutMs: positive(options.idleTimeout, 'idleTimeout') ?? DEFAULT_IDLE_TIMEOUT_MS,
     keepAliveIntervalMs: positive(options.keepAliveInterval, 'keepAliveInterval'),
-    handshakeTimeoutMs: positive(options.handshakeTimeout, 'handshakeTimeout') ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    handshakeTimeoutMs:
+      positive(options.handshakeTimeout, 'handshakeTimeout') ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
   };
 }
 
@@ -74,7 +77,9 @@ function remoteAddress(value: TcpConnectionOptions['remote']): { host: string; p
     return { host: parsed.host, port: parsed.port };
   }
   if (typeof value !== 'object' || value === null || typeof value.host !== 'string' || value.host === '') {
-    throw invalid('option remote must be { host, port } or "host:port", for example { host: "203.0.113.2", port: 4456 }');
+    throw invalid(
+      'option remote must be { host, port } or "host:port", for example { host: "203.0.113.2", port: 4456 }',
+    );
   }
   return { host: value.host, port: port(value.port, 'remote.port') };
 }

@@ -1,4 +1,4 @@
-import { connect as netConnect, createServer, type Server, Socket } from 'node:net';
+import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import {
   AnttError,
   abortReasonToError,
@@ -27,9 +27,7 @@ export interface OpenerOptions {
 /** Thrown by a handshake on a connection that was reset before it finished: try again. */
 export class TransientFailure extends Error {}
 
-type AttemptOutcome =
-  | { socket: Socket }
-  | { error: NodeJS.ErrnoException };
+type AttemptOutcome = { socket: Socket } | { error: NodeJS.ErrnoException };
 
 /**
  * TCP simultaneous open, made to work on loopback and LANs too. Both peers call this at about the same
@@ -88,7 +86,10 @@ export class SimultaneousOpener {
       }
       if (code === 'ECONNREFUSED') this.refused++;
       else if (!isTransient(code)) {
-        throw networkError(`connect from local port ${this.#options.localPort} to ${this.#peer()}`, outcome.error);
+        throw networkError(
+          `connect from local port ${this.#options.localPort} to ${this.#peer()}`,
+          outcome.error,
+        );
       }
       const accepted = await this.#listenWindow(signal, deadline);
       if (accepted) return accepted;
@@ -257,5 +258,7 @@ export function normalizeHost(host: string | undefined): string {
 }
 
 function sameEndpoint(socket: Socket, remote: { host: string; port: number }): boolean {
-  return normalizeHost(socket.remoteAddress) === normalizeHost(remote.host) && socket.remotePort === remote.port;
+  return (
+    normalizeHost(socket.remoteAddress) === normalizeHost(remote.host) && socket.remotePort === remote.port
+  );
 }

@@ -302,7 +302,8 @@ export class TcpConnection extends BaseConnection {
         this.#writer!.writeControl(FrameType.PONG, payload);
         return;
       case FrameType.PONG:
-        if (payload.length === PING_PAYLOAD_BYTES) this.#onRttSample(performance.now() - payload.readDoubleBE(0));
+        if (payload.length === PING_PAYLOAD_BYTES)
+          this.#onRttSample(performance.now() - payload.readDoubleBE(0));
         return;
       case FrameType.CLOSE:
         this.#peerClosed = true;
@@ -406,7 +407,9 @@ export class TcpConnection extends BaseConnection {
     if (!(sampleMs >= 0) || !Number.isFinite(sampleMs)) return;
     this.#minRttMs = this.#minRttMs === undefined ? sampleMs : Math.min(this.#minRttMs, sampleMs);
     this.#smoothedRttMs =
-      this.#smoothedRttMs === undefined ? sampleMs : (1 - RTT_ALPHA) * this.#smoothedRttMs + RTT_ALPHA * sampleMs;
+      this.#smoothedRttMs === undefined
+        ? sampleMs
+        : (1 - RTT_ALPHA) * this.#smoothedRttMs + RTT_ALPHA * sampleMs;
   }
 }
 

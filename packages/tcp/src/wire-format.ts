@@ -86,7 +86,12 @@ export function frameTypeName(type: number): string {
 }
 
 /** Writes a frame header at `offset` of `target`. */
-export function writeFrameHeader(target: Buffer, offset: number, type: FrameType, payloadBytes: number): void {
+export function writeFrameHeader(
+  target: Buffer,
+  offset: number,
+  type: FrameType,
+  payloadBytes: number,
+): void {
   target.writeUInt32BE(payloadBytes, offset);
   target[offset + 4] = type;
 }

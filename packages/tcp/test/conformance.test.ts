@@ -8,12 +8,16 @@ runConnectionSuite('tcp over loopback', {
   idleTimeoutMs: IDLE_TIMEOUT_MS,
   maxMessageBytes: 128 * 1024 * 1024,
   createPair: async () => {
-    const { a, b } = await createTcpPair({ idleTimeout: IDLE_TIMEOUT_MS, maxMessageBytes: 128 * 1024 * 1024 });
+    const { a, b } = await createTcpPair({
+      idleTimeout: IDLE_TIMEOUT_MS,
+      maxMessageBytes: 128 * 1024 * 1024,
+    });
     return {
       a,
       b,
       vanish: (side) => {
-        if (!(side instanceof TcpConnection)) throw new Error('vanish() got a connection this pair did not make');
+        if (!(side instanceof TcpConnection))
+          throw new Error('vanish() got a connection this pair did not make');
         vanish(side);
       },
     };

@@ -28,7 +28,9 @@ export interface PairOptions extends Partial<TcpConnectionOptions> {
 }
 
 /** Two TcpConnections pointed at each other on `host` (loopback by default), not yet connected. */
-export async function createTcpPair(options: PairOptions = {}): Promise<{ a: TcpConnection; b: TcpConnection }> {
+export async function createTcpPair(
+  options: PairOptions = {},
+): Promise<{ a: TcpConnection; b: TcpConnection }> {
   const host = options.host ?? '127.0.0.1';
   const portA = await freePort(host);
   let portB = await freePort(host);
