@@ -8,13 +8,21 @@
  * private scratch buffer and returned as an exact copy that owns its ArrayBuffer.
  *
  * The walk is a recursive switch on `typeof`; validation happens on the way (there is no separate
- * checking pass), and the path to the current value is kept in `pathKeys` (one store per value) so
- * that an error can name exactly where the bad value sits.
+ * checking pass). Failures carry the path to the bad value out through the container frames
+ * (encode-failure.ts).
  */
 
-import { PacketError } from './packet-error.js';
-import { describeValue, formatPath, type PacketValue } from './packet-value.js';
-import { findLoneSurrogate, isWellFormed, utf8Length, writeUtf8, writeUtf8Native } from './utf8.js';
+import {
+  bigintTooLarge,
+  invalidString,
+  stringTooLarge,
+  toPacketError,
+  tooDeep,
+  unsupportedValue,
+  withSegment,
+} from './encode-failure.js';
+import type { PacketValue } from './packet-value.js';
+import { isWellFormed, utf8Length, writeUtf8, writeUtf8Native } from './utf8.js';
 import {
   FIXCONTAINER_MAX_ITEMS,
   FIXSTR_MAX_BYTES,
@@ -77,10 +85,6 @@ let target = slab;
 let targetView = slabView;
 let start = 0;
 let pos = 0;
-/** The top-level values being encoded, for diagnosing cycles after the fact. */
-let currentValues: readonly unknown[] = [];
-/** pathKeys[level] is the index or key under which the value at that level sits. */
-let pathKeys: (string | number)[] = new Array<string | number>(MAX_DEPTH + 1).fill(0);
 /** for-in is several times faster than Object.keys but also lists inherited enumerable keys; it is
  *  used only while Object.prototype has none (checked per encode: someone may have polluted it). */
 let objectPrototypeIsClean = true;
@@ -97,20 +101,21 @@ export function encodePacket(values: readonly PacketValue[]): Uint8Array<ArrayBu
     target = slab;
     targetView = slabView;
     start = pos = slabUsed;
-    currentValues = values;
     objectPrototypeIsClean = !hasEnumerableKeys(Object.prototype);
     const count = values.length;
     ensure(1 + MAX_HEADER_BYTES);
     target[pos++] = PACKET_FORMAT_VERSION;
     writeVarint(count);
     for (let i = 0; i < count; i++) {
-      pathKeys[0] = i;
-      writeValue(values[i], 0);
+      try {
+        writeValue(values[i], 0);
+      } catch (error) {
+        throw toPacketError(error, i, values);
+      }
     }
     return finish();
   } finally {
     busy = false;
-    currentValues = [];
   }
 }
 
@@ -149,17 +154,14 @@ function encodeReentrant(values: readonly PacketValue[]): Uint8Array<ArrayBuffer
     targetView,
     start,
     pos,
-    currentValues,
-    pathKeys,
   };
   replaceSlab();
   scratch = undefined;
-  pathKeys = new Array<string | number>(MAX_DEPTH + 1).fill(0);
   busy = false;
   try {
     return encodePacket(values);
   } finally {
-    ({ slab, slabView, slabUsed, scratch, target, targetView, start, pos, currentValues, pathKeys } = saved);
+    ({ slab, slabView, slabUsed, scratch, target, targetView, start, pos } = saved);
     busy = true;
   }
 }
@@ -190,7 +192,7 @@ function grow(bytes: number): void {
 function writeValue(value: unknown, level: number): void {
   switch (typeof value) {
     case 'string':
-      writeString(value, false, level);
+      writeString(value, false);
       return;
     case 'number':
       writeNumber(value);
@@ -212,10 +214,10 @@ function writeValue(value: unknown, level: number): void {
       }
       return;
     case 'bigint':
-      writeBigInt(value, level);
+      writeBigInt(value);
       return;
     default:
-      throw unsupportedValue(value, level);
+      throw unsupportedValue(value);
   }
 }
 
@@ -291,12 +293,12 @@ function writeFloat64(value: number): void {
 /**
  * Writes a string value (tagged: fixstr or TAG_STRING) or an object key (untagged varint length).
  * ASCII is assumed first: the header is sized for one byte per unit and the units are copied straight
- * across; the first non-ASCII unit sends the whole string down the exact-length path instead.
+ * across; the first non-ASCII unit hands the rest of the string to the exact-length path.
  */
-function writeString(text: string, isKey: boolean, level: number): void {
+function writeString(text: string, isKey: boolean): void {
   const units = text.length;
   if (units >= NATIVE_STRING_MIN_UNITS) {
-    writeLongString(text, isKey, level);
+    writeLongString(text, isKey);
     return;
   }
   ensure(MAX_HEADER_BYTES + units * MAX_UTF8_BYTES_PER_UNIT);
@@ -305,7 +307,7 @@ function writeString(text: string, isKey: boolean, level: number): void {
   for (let i = 0; i < units; i++) {
     const unit = text.charCodeAt(i);
     if (unit >= 0x80) {
-      finishUnicodeString(text, i, header, isKey, level);
+      finishUnicodeString(text, i, header, isKey);
       return;
     }
     target[at++] = unit;
@@ -318,15 +320,9 @@ function writeString(text: string, isKey: boolean, level: number): void {
  * The ASCII prefix `text[0..asciiUnits)` is already written after a `guessedHeader`-byte gap at `pos`.
  * Measure the rest, fix the gap if the real length needs a longer header, and encode the rest.
  */
-function finishUnicodeString(
-  text: string,
-  asciiUnits: number,
-  guessedHeader: number,
-  isKey: boolean,
-  level: number,
-): void {
+function finishUnicodeString(text: string, asciiUnits: number, guessedHeader: number, isKey: boolean): void {
   const restBytes = utf8Length(text, asciiUnits);
-  if (restBytes < 0) throw invalidString(text, isKey, level);
+  if (restBytes < 0) throw invalidString(text, isKey);
   const byteLength = asciiUnits + restBytes;
   const header = headerSize(byteLength, isKey);
   const prefixAt = pos + guessedHeader;
@@ -335,8 +331,8 @@ function finishUnicodeString(
   pos = writeUtf8(text, asciiUnits, target, pos + asciiUnits);
 }
 
-function writeLongString(text: string, isKey: boolean, level: number): void {
-  if (!isWellFormed(text)) throw invalidString(text, isKey, level);
+function writeLongString(text: string, isKey: boolean): void {
+  if (!isWellFormed(text)) throw invalidString(text, isKey);
   const units = text.length;
   const room = units * MAX_UTF8_BYTES_PER_UNIT;
   ensure(MAX_HEADER_BYTES + room);
@@ -345,14 +341,7 @@ function writeLongString(text: string, isKey: boolean, level: number): void {
   const guessedHeader = headerSize(units, isKey);
   const bodyStart = pos + guessedHeader;
   const byteLength = writeUtf8Native(text, target, bodyStart, room);
-  if (byteLength > MAX_STRING_BYTES) {
-    const path = formatPath(pathKeys, level);
-    throw new PacketError(
-      'ANTT_PACKET_TOO_LARGE',
-      `string at ${path} is ${byteLength} bytes of UTF-8; the limit is ${MAX_STRING_BYTES}`,
-      { path },
-    );
-  }
+  if (byteLength > MAX_STRING_BYTES) throw stringTooLarge(byteLength);
   const header = headerSize(byteLength, isKey);
   if (header !== guessedHeader) target.copyWithin(pos + header, bodyStart, bodyStart + byteLength);
   writeStringHeader(byteLength, isKey);
@@ -386,7 +375,7 @@ function writeBytes(bytes: Uint8Array): void {
 
 function writeArray(array: readonly unknown[], level: number): void {
   const depth = level + 1;
-  if (depth > MAX_DEPTH) throw tooDeep(level);
+  if (depth > MAX_DEPTH) throw tooDeep();
   const count = array.length;
   ensure(MAX_HEADER_BYTES);
   if (count <= FIXCONTAINER_MAX_ITEMS) {
@@ -396,17 +385,20 @@ function writeArray(array: readonly unknown[], level: number): void {
     writeVarint(count);
   }
   for (let i = 0; i < count; i++) {
-    pathKeys[depth] = i;
-    writeValue(array[i], depth);
+    try {
+      writeValue(array[i], depth);
+    } catch (error) {
+      throw withSegment(error, i);
+    }
   }
 }
 
 function writeObject(object: object, level: number): void {
   const prototype = Object.getPrototypeOf(object);
   // Only plain data: a class instance, Map, Date, boxed primitive... would lose its meaning on the wire.
-  if (prototype !== Object.prototype && prototype !== null) throw unsupportedValue(object, level);
+  if (prototype !== Object.prototype && prototype !== null) throw unsupportedValue(object);
   const depth = level + 1;
-  if (depth > MAX_DEPTH) throw tooDeep(level);
+  if (depth > MAX_DEPTH) throw tooDeep();
   const record = object as Record<string, unknown>;
   if (!objectPrototypeIsClean && prototype !== null) {
     writeObjectByKeys(record, depth);
@@ -419,9 +411,12 @@ function writeObject(object: object, level: number): void {
   pos++;
   let count = 0;
   for (const key in record) {
-    pathKeys[depth] = key;
-    writeString(key, true, depth);
-    writeValue(record[key], depth);
+    try {
+      writeString(key, true);
+      writeValue(record[key], depth);
+    } catch (error) {
+      throw withSegment(error, key);
+    }
     count++;
   }
   if (count <= FIXCONTAINER_MAX_ITEMS) {
@@ -452,9 +447,12 @@ function writeObjectByKeys(record: Record<string, unknown>, depth: number): void
   }
   for (let i = 0; i < count; i++) {
     const key = keys[i]!;
-    pathKeys[depth] = key;
-    writeString(key, true, depth);
-    writeValue(record[key], depth);
+    try {
+      writeString(key, true);
+      writeValue(record[key], depth);
+    } catch (error) {
+      throw withSegment(error, key);
+    }
   }
 }
 
@@ -463,18 +461,11 @@ function hexDigit(code: number): number {
   return code <= 0x39 ? code - 0x30 : code - 0x57; // '0'..'9', then 'a'..'f'
 }
 
-function writeBigInt(value: bigint, level: number): void {
+function writeBigInt(value: bigint): void {
   const negative = value < 0n;
   const hex = value === 0n ? '' : (negative ? -value : value).toString(16);
   const byteLength = (hex.length + 1) >> 1;
-  if (byteLength > MAX_BIGINT_BYTES) {
-    const path = formatPath(pathKeys, level);
-    throw new PacketError(
-      'ANTT_PACKET_TOO_LARGE',
-      `bigint at ${path} needs ${byteLength} bytes; the limit is ${MAX_BIGINT_BYTES} (${MAX_BIGINT_BYTES * 8} bits)`,
-      { path },
-    );
-  }
+  if (byteLength > MAX_BIGINT_BYTES) throw bigintTooLarge(byteLength);
   ensure(MAX_HEADER_BYTES + byteLength);
   target[pos++] = negative ? TAG_NEGATIVE_BIGINT : TAG_POSITIVE_BIGINT;
   writeVarint(byteLength);
@@ -484,56 +475,4 @@ function writeBigInt(value: bigint, level: number): void {
     const high = digit >= 2 ? hexDigit(hex.charCodeAt(digit - 2)) : 0;
     target[pos++] = (high << 4) | low;
   }
-}
-
-function unsupportedValue(value: unknown, level: number): PacketError {
-  const path = formatPath(pathKeys, level);
-  return new PacketError(
-    'ANTT_PACKET_UNSUPPORTED_VALUE',
-    `cannot encode ${describeValue(value)} at ${path}: a packet holds null, booleans, numbers, bigints, ` +
-      'strings, Uint8Array, arrays and plain objects',
-    { path },
-  );
-}
-
-function invalidString(text: string, isKey: boolean, level: number): PacketError {
-  const index = findLoneSurrogate(text);
-  const unit = text.charCodeAt(index).toString(16).toUpperCase();
-  const path = formatPath(pathKeys, level);
-  const what = isKey ? 'object key' : 'string';
-  return new PacketError(
-    'ANTT_PACKET_INVALID_STRING',
-    `${what} at ${path} has a lone surrogate U+${unit} at index ${index}; only well-formed UTF-16 ` +
-      'has a UTF-8 form (fix the string, e.g. with String.prototype.toWellFormed())',
-    { path },
-  );
-}
-
-/**
- * Nesting passed MAX_DEPTH. Walk the recorded path from the top to tell a cycle (some container is its
- * own ancestor) from an honestly deep value: the check costs nothing until the limit is hit.
- */
-function tooDeep(level: number): PacketError {
-  const path = formatPath(pathKeys, level);
-  const seen = new Map<unknown, number>();
-  let node: unknown = currentValues;
-  for (let at = 0; at <= level && typeof node === 'object' && node !== null; at++) {
-    node = (node as Record<string | number, unknown>)[pathKeys[at]!];
-    const firstLevel = seen.get(node);
-    if (firstLevel !== undefined) {
-      const ancestorPath = formatPath(pathKeys, firstLevel);
-      const cyclePath = formatPath(pathKeys, at);
-      return new PacketError(
-        'ANTT_PACKET_CYCLIC',
-        `cyclic structure: ${cyclePath} is the same object as its ancestor ${ancestorPath}; a packet holds trees`,
-        { path: cyclePath },
-      );
-    }
-    if (typeof node === 'object' && node !== null) seen.set(node, at);
-  }
-  return new PacketError(
-    'ANTT_PACKET_TOO_DEEP',
-    `value at ${path} nests deeper than ${MAX_DEPTH} arrays/objects, the format's limit`,
-    { path },
-  );
 }

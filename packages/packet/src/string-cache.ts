@@ -24,18 +24,25 @@ const SLOT_MASK = CACHE_SLOTS - 1;
 /** Multipliers from MurmurHash3's finaliser: odd constants that spread a few input bits over all 32. */
 const MIX_A = 0x85ebca6b;
 const MIX_B = 0xc2b2ae35;
+/** Bytes packed into each slot's head word. */
+const HEAD_BYTES = 4;
 
 /**
- * One cache. Each slot's bytes and length are kept in flat typed arrays beside the strings, so a
- * lookup compares contiguous memory and touches the string object only on a hit.
+ * One cache. Each slot keeps, beside its string, the string's length, its first four bytes packed in
+ * one 32-bit word, and the bytes after those, all in flat typed arrays: a lookup of a key of up to four
+ * bytes ("id", "type", "room") is then one integer comparison, and the string object is touched only
+ * on a hit.
  */
 class StringCache {
   readonly strings: string[] = new Array<string>(CACHE_SLOTS).fill('');
   readonly lengths = new Int16Array(CACHE_SLOTS).fill(-1);
-  readonly bytes: Uint8Array;
+  readonly heads = new Int32Array(CACHE_SLOTS);
+  readonly tails: Uint8Array;
+  readonly tailBytes: number;
 
   constructor(readonly maxBytes: number) {
-    this.bytes = new Uint8Array(CACHE_SLOTS * maxBytes);
+    this.tailBytes = maxBytes - HEAD_BYTES;
+    this.tails = new Uint8Array(CACHE_SLOTS * this.tailBytes);
   }
 }
 
@@ -58,27 +65,42 @@ export function readCachedValue(source: Uint8Array, start: number, length: numbe
 }
 
 function lookUp(cache: StringCache, source: Uint8Array, start: number, length: number): string | undefined {
-  // Hash only the length and three bytes (first, middle, last): short strings of one protocol differ
-  // there almost always, and a collision merely costs a miss, never a wrong answer (the compare below).
-  let hash = 0;
-  if (length > 0) {
-    hash = Math.imul(length ^ (source[start]! << 8) ^ (source[start + length - 1]! << 16), MIX_A);
-    hash = Math.imul(hash ^ source[start + (length >> 1)]! ^ (hash >>> 15), MIX_B);
-    hash ^= hash >>> 13;
+  // The first four bytes (zero-padded) as one word, then a hash of the word, the length and the last
+  // byte: short strings of one protocol differ there almost always, and a collision merely costs a
+  // miss, never a wrong answer (the compare below).
+  let head = 0;
+  switch (length) {
+    case 0:
+      break;
+    case 1:
+      head = source[start]!;
+      break;
+    case 2:
+      head = source[start]! | (source[start + 1]! << 8);
+      break;
+    case 3:
+      head = source[start]! | (source[start + 1]! << 8) | (source[start + 2]! << 16);
+      break;
+    default:
+      head =
+        source[start]! | (source[start + 1]! << 8) | (source[start + 2]! << 16) | (source[start + 3]! << 24);
   }
-  const slot = hash & SLOT_MASK;
-  const bytes = cache.bytes;
-  const base = slot * cache.maxBytes;
-  if (cache.lengths[slot] === length) {
-    let same = 0;
-    while (same < length && bytes[base + same] === source[start + same]) same++;
-    if (same === length) return cache.strings[slot];
+  let hash = Math.imul(head ^ (length << 27), MIX_A);
+  hash = Math.imul(hash ^ (hash >>> 15) ^ (length > 0 ? source[start + length - 1]! : 0), MIX_B);
+  const slot = (hash ^ (hash >>> 13)) & SLOT_MASK;
+  const tails = cache.tails;
+  const base = slot * cache.tailBytes - HEAD_BYTES;
+  if (cache.heads[slot] === head && cache.lengths[slot] === length) {
+    let same = HEAD_BYTES;
+    while (same < length && tails[base + same] === source[start + same]) same++;
+    if (same >= length) return cache.strings[slot];
   }
   const text = readAscii(source, start, length);
   if (text !== undefined) {
     cache.strings[slot] = text;
     cache.lengths[slot] = length;
-    for (let i = 0; i < length; i++) bytes[base + i] = source[start + i]!;
+    cache.heads[slot] = head;
+    for (let i = HEAD_BYTES; i < length; i++) tails[base + i] = source[start + i]!;
   }
   return text;
 }
