@@ -77,9 +77,30 @@ export class StunErrorResponse extends ProtocolError {
   }
 }
 
+/**
+ * Time as the client sees it. The default is the system clock; tests inject a manual one to walk
+ * through a full retransmission schedule without waiting 39.5 s.
+ */
+export interface StunClock {
+  /** Milliseconds from an arbitrary origin. */
+  now(): number;
+  setTimeout(callback: () => void, delayMs: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const SYSTEM_CLOCK: StunClock = {
+  now: () => performance.now(),
+  setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export interface StunClientOptions {
+  clock?: StunClock;
+}
+
 interface PendingTransaction {
   server: Address;
-  /** Time of the latest transmission (performance.now()). */
+  /** Time of the latest transmission (clock.now()). */
   lastSentAt: number;
   attempts: number;
   /** Why the latest answer with this transaction id was thrown away, if one was. */
@@ -104,11 +125,13 @@ interface PendingTransaction {
  */
 export class StunClient {
   readonly #send: SendDatagram;
+  readonly #clock: StunClock;
   readonly #pending = new Map<string, PendingTransaction>();
   #discardedDatagrams = 0;
 
-  constructor(send: SendDatagram) {
+  constructor(send: SendDatagram, options: StunClientOptions = {}) {
     this.#send = send;
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
   }
 
   /** STUN-looking datagrams that were malformed or answered no pending transaction. */
@@ -170,10 +193,11 @@ export class StunClient {
       ...(options.changeRequest ? { changeRequest: options.changeRequest } : {}),
       ...(options.software !== undefined ? { software: options.software } : {}),
     });
-    const startedAt = performance.now();
+    const clock = this.#clock;
+    const startedAt = clock.now();
 
     return await new Promise<StunBindingResult>((resolve, reject) => {
-      const timers: NodeJS.Timeout[] = [];
+      const timers: unknown[] = [];
       const pending: PendingTransaction = {
         server,
         lastSentAt: startedAt,
@@ -183,7 +207,7 @@ export class StunClient {
           if ('error' in outcome) reject(outcome.error);
           else {
             try {
-              resolve(bindingResult(outcome.message, outcome.from, pending, server));
+              resolve(bindingResult(outcome.message, outcome.from, pending, server, clock.now()));
             } catch (error) {
               reject(error);
             }
@@ -191,38 +215,39 @@ export class StunClient {
         },
       };
       const done = (): void => {
-        for (const timer of timers) clearTimeout(timer);
+        for (const timer of timers) clock.clearTimeout(timer);
         this.#pending.delete(key);
         scope.signal.removeEventListener('abort', onAbort);
         scope.done();
       };
       const giveUp = (): void => {
-        const elapsed = performance.now() - startedAt;
+        const elapsed = clock.now() - startedAt;
         pending.settle({ error: noAnswerError(pending, elapsed) });
       };
       const onAbort = (): void => {
         if (options.signal?.aborted) pending.settle({ error: scope.error() });
         else giveUp(); // our own `timeout` ran out before the schedule did
       };
+      const sendFailed = (error: unknown): void => {
+        if (this.#pending.get(key) !== pending) return;
+        pending.settle({ error: networkError(`sending a STUN request to ${formatAddress(server)}`, error) });
+      };
       const transmit = (): void => {
         pending.attempts++;
-        pending.lastSentAt = performance.now();
-        Promise.resolve()
-          .then(() => this.#send(request, server))
-          .catch((error: unknown) => {
-            if (this.#pending.get(key) === pending) {
-              pending.settle({
-                error: networkError(`sending a STUN request to ${formatAddress(server)}`, error),
-              });
-            }
-          });
+        pending.lastSentAt = clock.now();
+        try {
+          Promise.resolve(this.#send(request, server)).catch(sendFailed);
+        } catch (error) {
+          sendFailed(error);
+        }
       };
 
       this.#pending.set(key, pending);
       scope.signal.addEventListener('abort', onAbort, { once: true });
       transmit();
-      for (const at of schedule.sendAtMs.slice(1)) timers.push(setTimeout(transmit, at));
-      timers.push(setTimeout(giveUp, schedule.giveUpAtMs));
+      if (this.#pending.get(key) !== pending) return; // the first send already failed
+      for (const at of schedule.sendAtMs.slice(1)) timers.push(clock.setTimeout(transmit, at));
+      timers.push(clock.setTimeout(giveUp, schedule.giveUpAtMs));
     });
   }
 
@@ -250,6 +275,7 @@ function bindingResult(
   from: Address,
   pending: PendingTransaction,
   server: Address,
+  now: number,
 ): StunBindingResult {
   if (message.class === 'error') {
     const { code, reason } = message.errorCode ?? { code: 0, reason: 'without an ERROR-CODE attribute' };
@@ -273,7 +299,7 @@ function bindingResult(
     ...(message.responseOrigin ? { responseOrigin: message.responseOrigin } : {}),
     ...(message.otherAddress ? { otherAddress: message.otherAddress } : {}),
     ...(message.software !== undefined ? { software: message.software } : {}),
-    rttMs: performance.now() - pending.lastSentAt,
+    rttMs: now - pending.lastSentAt,
     server,
     from,
     attempts: pending.attempts,
