@@ -34,6 +34,8 @@ interface Row {
   recv: PeerResult;
 }
 
+/** Runs per configuration, alternating node:net and @antt/tcp; the table shows the median by goodput. */
+const REPETITIONS = 3;
 const quick = process.argv.includes('--quick');
 const sizes = quick ? [256 * MiB] : [256 * MiB, 1024 * MiB];
 
@@ -126,6 +128,18 @@ async function runOnce(path: PathSpec, bytes: number, transport: Row['transport'
   const [send, recv] = await Promise.all([sender.result, receiver.result]);
   if (recv.bytes < bytes) throw new Error(`receiver got ${recv.bytes} of ${bytes} bytes`);
   return { path: path.name, bytes, transport, send, recv };
+}
+
+function median(runs: Row[]): Row {
+  const sorted = [...runs].sort((x, y) => goodputMBps(x) - goodputMBps(y));
+  const middle = sorted[Math.floor(sorted.length / 2)]!;
+  // Peak RSS is the worst of all runs: a bound, not a typical value.
+  const worst = (side: 'send' | 'recv'): number => Math.max(...runs.map((r) => r[side].peakRssMB));
+  return {
+    ...middle,
+    send: { ...middle.send, peakRssMB: worst('send') },
+    recv: { ...middle.recv, peakRssMB: worst('recv') },
+  };
 }
 
 function goodputMBps(row: Row): number {
@@ -224,17 +238,26 @@ async function main(): Promise<void> {
   try {
     for (const path of paths) {
       for (const bytes of sizes) {
-        for (const transport of ['node:net', '@antt/tcp'] as const) {
-          const row = await runOnce(path, bytes, transport);
-          rows.push(row);
-          console.log(`  ${path.name} ${bytes / MiB} MiB ${transport}: ${goodputMBps(row).toFixed(0)} MiB/s`);
+        const runs: Record<Row['transport'], Row[]> = { 'node:net': [], '@antt/tcp': [] };
+        for (let i = 0; i < REPETITIONS; i++) {
+          for (const transport of ['node:net', '@antt/tcp'] as const) {
+            const row = await runOnce(path, bytes, transport);
+            runs[transport].push(row);
+            console.log(
+              `  ${path.name} ${bytes / MiB} MiB ${transport} run ${i + 1}: ${goodputMBps(row).toFixed(0)} MiB/s, ` +
+                `CPU ${row.send.cpuSeconds.toFixed(2)}/${row.recv.cpuSeconds.toFixed(2)} s, ` +
+                `RSS ${row.send.peakRssMB.toFixed(0)}/${row.recv.peakRssMB.toFixed(0)} MB`,
+            );
+          }
         }
+        rows.push(median(runs['node:net']), median(runs['@antt/tcp']));
       }
     }
   } finally {
     if (typeof lab !== 'string') await lab.destroy();
   }
   console.log();
+  console.log(`median of ${REPETITIONS} runs by goodput (CPU from that run); peak RSS is the worst run's`);
   printTable(rows);
 }
 

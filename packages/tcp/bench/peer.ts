@@ -25,7 +25,9 @@ export interface PeerResult {
   bytes: number;
   seconds?: number;
   cpuSeconds: number;
+  systemSeconds: number;
   peakRssMB: number;
+  minorFaults: number;
 }
 
 const plan = JSON.parse(process.argv[2] ?? '{}') as PeerPlan;
@@ -37,7 +39,9 @@ function report(extra: { bytes: number; seconds?: number }): void {
     side: plan.side,
     ...extra,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    systemSeconds: cpu.system / 1e6,
     peakRssMB: process.resourceUsage().maxRSS / 1024,
+    minorFaults: process.resourceUsage().minorPageFault,
   };
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
 }

@@ -73,14 +73,17 @@ export class FrameWriter {
     this.#reserve(FRAME_HEADER_BYTES);
     writeFrameHeader(this.#batch, this.#used, FrameType.DATA, length);
     this.#used += FRAME_HEADER_BYTES;
-    this.flush();
     this.#lastWriteAt = performance.now();
+    // Corked, the batch (ending in this header) and the payload leave in one writev: no tiny segment.
+    this.#socket.cork();
+    this.flush();
     const written = new Promise<void>((resolve, reject) => {
       this.#socket.write(message, (error) => {
         if (error) reject(this.#failed ?? this.#closedError());
         else resolve();
       });
     });
+    this.#socket.uncork();
     this.#wakeNext();
     await written;
   }
