@@ -276,7 +276,12 @@ describe('StunClient with a manual clock', () => {
   it('an answer after the third transmission reports 3 attempts and the RTT since the last one', async () => {
     const clock = manualClock();
     let lastRequest: Uint8Array | undefined;
-    const stun = new StunClient((bytes) => void (lastRequest = bytes), { clock });
+    const stun = new StunClient(
+      (bytes) => {
+        lastRequest = bytes;
+      },
+      { clock },
+    );
     const outcome = stun.binding({ host: '203.0.113.1', port: 3478 });
     clock.advanceTo(1_520);
     const transactionId = lastRequest!.subarray(8, 20);
