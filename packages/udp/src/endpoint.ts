@@ -165,7 +165,7 @@ export class UdpEndpoint {
     options: Omit<UdpConnectionOptions, 'remote' | 'endpoint'> & WaitOptions = {},
   ): Promise<UdpConnection> {
     const { signal, timeout, ...rest } = options;
-    const connection = new UdpConnection({ ...this.#options.connectionDefaults, ...rest, remote, endpoint: this });
+    const connection = new UdpConnection({ ...this.#inherited(), ...rest, remote, endpoint: this });
     await connection.connect({ signal, timeout });
     return connection;
   }
@@ -320,7 +320,10 @@ export class UdpEndpoint {
     core.receive(datagram, performance.now());
     stats.droppedDuplicate += core.duplicatesDropped - duplicatesBefore;
     stats.droppedInvalid += core.invalidDropped - invalidBefore;
-    this._kick(attachment);
+    // The connection just ended or opened: answer now, before the application (which may exit the
+    // process as soon as it hears the news) runs.
+    if (core.state !== 'open') this.#flush(attachment);
+    else this._kick(attachment);
   }
 
   /** An INIT (or a handshake packet) that names no destination ID yet: route by source address and ID. */
@@ -347,7 +350,7 @@ export class UdpEndpoint {
       stats.droppedUnknownConnection++;
       return undefined;
     }
-    const protection = resolveTransportOptions(this.#options.connectionDefaults ?? this.#options).protection;
+    const protection = resolveTransportOptions(this.#inherited()).protection;
     if (protection.open(datagram, HEADER_BYTES, 0) < 0) {
       stats.droppedInvalid++;
       return undefined;
@@ -356,9 +359,16 @@ export class UdpEndpoint {
       this,
       { host: remote.address, port: remote.port },
       { hi: peerHi, lo: peerLo },
-      { ...this.#options, ...this.#options.connectionDefaults },
+      this.#inherited(),
     );
     return connection;
+  }
+
+  /** Transport options of this endpoint, then `connectionDefaults`, for connections made through it. */
+  #inherited(): Omit<UdpConnectionOptions, 'remote' | 'endpoint'> {
+    const { host: _host, port: _port, type: _type, socketBufferBytes: _s, acceptBacklog: _b, connectionDefaults, ...transport } =
+      this.#options;
+    return { ...transport, ...connectionDefaults };
   }
 
   /** @internal An accepted connection finished its handshake. */

@@ -1,0 +1,136 @@
+/**
+ * `pnpm bench` (add `--quick` for 256 MiB instead of 1 GiB): one process sends to another, for each
+ * transport in the same run, and the table compares them. Antt/UDP is measured against node:net TCP (the
+ * kernel's congestion control is named), udx-native, and the raw limit: a plain dgram blast of 1200-byte
+ * datagrams one way (what arrived is counted). Loopback always; the namespace lab rows run when this
+ * process is root and the test kit's lab helpers are available, and are reported as skipped otherwise.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const MiB = 2 ** 20;
+const here = dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes('--quick');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const sizes = quick ? [256 * MiB] : [256 * MiB, 1024 * MiB];
+const kinds = (only ?? ['raw', 'tcp', 'udx', 'antt']) as Kind[];
+type Kind = 'raw' | 'tcp' | 'udx' | 'antt';
+
+interface Side {
+  bytes: number;
+  seconds: number;
+  cpuSeconds: number;
+  peakRssMb: number;
+  arrivedShare?: number;
+  [extra: string]: unknown;
+}
+
+export interface Result {
+  kind: Kind;
+  path: string;
+  total: number;
+  sender: Side;
+  receiver: Side;
+  goodputMBps: number;
+}
+
+/** Spawns `node --import tsx bench/peer.ts ...` (in a namespace when `netns` is given). */
+function peer(args: string[], netns?: string): { lines: AsyncIterator<string>; write(line: string): void; done: Promise<number> } {
+  const command = [process.execPath, '--conditions=source', '--import', 'tsx', join(here, 'peer.ts'), ...args];
+  const child = netns
+    ? spawn('ip', ['netns', 'exec', netns, ...command], { cwd: join(here, '..'), stdio: ['pipe', 'pipe', 'inherit'] })
+    : spawn(command[0]!, command.slice(1), { cwd: join(here, '..'), stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  return {
+    lines,
+    write: (line) => child.stdin!.write(`${line}\n`),
+    done: new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1))),
+  };
+}
+
+async function next(lines: AsyncIterator<string>): Promise<Record<string, unknown>> {
+  const { value, done } = await lines.next();
+  if (done) throw new Error('peer exited early');
+  return JSON.parse(value as string) as Record<string, unknown>;
+}
+
+export async function transfer(
+  kind: Kind,
+  total: number,
+  options: { receiverHost: string; senderTarget?: string; path: string; receiverNs?: string; senderNs?: string },
+): Promise<Result> {
+  const receiver = peer(['receive', kind, String(total), options.receiverHost], options.receiverNs);
+  const ready = await next(receiver.lines);
+  const target = options.senderTarget ?? options.receiverHost;
+  const sender = peer(['send', kind, String(total), target, String(ready.port)], options.senderNs);
+  const senderReady = await next(sender.lines);
+  if (kind === 'udx') receiver.write(String(senderReady.port));
+  const [receiverDone, senderDone] = await Promise.all([next(receiver.lines), next(sender.lines)]);
+  await Promise.all([receiver.done, sender.done]);
+  const r = receiverDone as unknown as Side;
+  return {
+    kind,
+    path: options.path,
+    total,
+    sender: senderDone as unknown as Side,
+    receiver: r,
+    goodputMBps: r.bytes / MiB / r.seconds,
+  };
+}
+
+function kernelCongestionControl(): string {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+const LABELS: Record<Kind, string> = {
+  raw: 'raw dgram blast (1200 B)',
+  tcp: `node:net TCP (${kernelCongestionControl()})`,
+  udx: 'udx-native',
+  antt: 'Antt/UDP',
+};
+
+export function printTable(results: Result[]): void {
+  const header = ['path', 'transport', 'size', 'goodput MiB/s', 'vs raw', 'vs udx', 'CPU s send/recv', 'peak RSS MB send/recv'];
+  const rows = results.map((r) => {
+    const raw = results.find((x) => x.kind === 'raw' && x.path === r.path && x.total === r.total);
+    const udx = results.find((x) => x.kind === 'udx' && x.path === r.path && x.total === r.total);
+    const ratio = (base: Result | undefined): string => (base ? `${(r.goodputMBps / base.goodputMBps).toFixed(2)}x` : '-');
+    return [
+      r.path,
+      LABELS[r.kind] + (r.kind === 'raw' ? ` ${(100 * (r.receiver.arrivedShare ?? 1)).toFixed(1)}% arrived` : ''),
+      `${r.total / MiB} MiB`,
+      r.goodputMBps.toFixed(1),
+      ratio(raw),
+      ratio(udx),
+      `${r.sender.cpuSeconds.toFixed(2)} / ${r.receiver.cpuSeconds.toFixed(2)}`,
+      `${r.sender.peakRssMb.toFixed(0)} / ${r.receiver.peakRssMb.toFixed(0)}`,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const row of rows) console.log(line(row));
+}
+
+async function main(): Promise<void> {
+  const results: Result[] = [];
+  for (const total of sizes) {
+    for (const kind of kinds) {
+      process.stderr.write(`loopback ${kind} ${total / MiB} MiB ...\n`);
+      results.push(await transfer(kind, total, { receiverHost: '127.0.0.1', path: 'loopback' }));
+    }
+  }
+  const { labRows } = await import('./lab.js');
+  results.push(...(await labRows({ quick, kinds, transfer })));
+  printTable(results);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

@@ -1,0 +1,215 @@
+/**
+ * One side of a benchmark transfer, run as its own process by bench/index.ts:
+ *   tsx bench/peer.ts <receive|send> <antt|tcp|udx|raw> <bytes> <host> [port]
+ * It prints JSON lines: {"event":"ready","port":N} once listening, and {"event":"done",...} at the end
+ * with the bytes moved, the elapsed seconds, CPU seconds and peak RSS of this process.
+ */
+import { createSocket } from 'node:dgram';
+import { createRequire } from 'node:module';
+import { createConnection, createServer } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { UdpEndpoint } from '../src/index.js';
+
+const CHUNK_BYTES = 64 * 1024;
+const RAW_DATAGRAM_BYTES = 1200;
+/** The raw receiver stops this long after the last datagram. */
+const RAW_QUIET_MS = 1_000;
+
+const [role, kind, bytesText, host = '127.0.0.1', portText] = process.argv.slice(2);
+const total = Number(bytesText);
+const remotePort = Number(portText);
+let peakRss = 0;
+const rssTimer = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+}, 50);
+
+function emit(event: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(event)}\n`);
+}
+
+function finish(bytes: number, seconds: number, extra: Record<string, unknown> = {}): never {
+  clearInterval(rssTimer);
+  const cpu = process.cpuUsage();
+  peakRss = Math.max(peakRss, process.memoryUsage.rss(), process.resourceUsage().maxRSS * 1024);
+  emit({
+    event: 'done',
+    bytes,
+    seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    peakRssMb: peakRss / 2 ** 20,
+    ...extra,
+  });
+  process.exit(0);
+}
+
+function payload(): Uint8Array {
+  const chunk = new Uint8Array(CHUNK_BYTES);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31) & 0xff;
+  return chunk;
+}
+
+function readLine(): Promise<string> {
+  const lines = createInterface({ input: process.stdin });
+  return new Promise((resolve) => lines.once('line', (line) => resolve(line)));
+}
+
+async function antt(): Promise<void> {
+  if (role === 'receive') {
+    const endpoint = await UdpEndpoint.bind({ host, port: 0, ...(process.env.ANTT_DATAGRAM ? { datagramBytes: Number(process.env.ANTT_DATAGRAM) } : {}) });
+    endpoint.listen();
+    emit({ event: 'ready', port: endpoint.address!.port });
+    const connection = await endpoint.accept();
+    let received = 0;
+    let started = 0;
+    let last = 0;
+    // Until the sender closes: its close() waits for this side to acknowledge everything.
+    for await (const message of connection) {
+      last = performance.now();
+      if (started === 0) started = last;
+      received += message.byteLength;
+    }
+    finish(received, (last - started) / 1000, connection.stats());
+  } else {
+    const endpoint = await UdpEndpoint.bind({ host, port: 0, ...(process.env.ANTT_DATAGRAM ? { datagramBytes: Number(process.env.ANTT_DATAGRAM) } : {}) });
+    emit({ event: 'ready', port: endpoint.address!.port });
+    const connection = await endpoint.connect({ host, port: remotePort });
+    const chunk = payload();
+    const started = performance.now();
+    for (let sent = 0; sent < total; sent += chunk.byteLength) await connection.send(chunk);
+    await connection.close({ timeout: 60_000 });
+    finish(total, (performance.now() - started) / 1000, connection.stats());
+  }
+}
+
+async function tcp(): Promise<void> {
+  if (role === 'receive') {
+    const server = createServer((socket) => {
+      let received = 0;
+      let started = 0;
+      socket.on('data', (data) => {
+        if (started === 0) started = performance.now();
+        received += data.byteLength;
+        if (received >= total) finish(received, (performance.now() - started) / 1000);
+      });
+    });
+    server.listen(0, host, () => {
+      const address = server.address();
+      emit({ event: 'ready', port: typeof address === 'object' && address ? address.port : 0 });
+    });
+  } else {
+    emit({ event: 'ready', port: 0 });
+    const socket = createConnection({ host, port: remotePort });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const chunk = payload();
+    const started = performance.now();
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < total) {
+        sent += chunk.byteLength;
+        if (!socket.write(chunk)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+      socket.end(() => finish(total, (performance.now() - started) / 1000));
+    };
+    pump();
+  }
+}
+
+async function udx(): Promise<void> {
+  const UDX = createRequire(import.meta.url)('udx-native');
+  const u = new UDX();
+  const socket = u.createSocket();
+  socket.bind(0, host);
+  emit({ event: 'ready', port: socket.address().port });
+  if (role === 'receive') {
+    const senderPort = Number(await readLine());
+    const stream = u.createStream(2);
+    stream.connect(socket, 1, senderPort, host);
+    let received = 0;
+    let started = 0;
+    let last = 0;
+    stream.on('data', (data: Uint8Array) => {
+      last = performance.now();
+      if (started === 0) started = last;
+      received += data.byteLength;
+    });
+    // The sender's end() arrives after its last byte; answering it lets both streams close.
+    stream.on('end', () => stream.end());
+    stream.on('close', () => finish(received, (last - started) / 1000));
+  } else {
+    const stream = u.createStream(1);
+    stream.connect(socket, 2, remotePort, host);
+    const chunk = payload();
+    const started = performance.now();
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < total) {
+        sent += chunk.byteLength;
+        if (!stream.write(chunk)) {
+          stream.once('drain', pump);
+          return;
+        }
+      }
+      stream.end();
+      // 'finish' only means written; 'close' comes once the receiver has everything and ended too.
+      stream.on('data', () => {});
+      stream.once('close', () => finish(total, (performance.now() - started) / 1000));
+    };
+    pump();
+  }
+}
+
+async function raw(): Promise<void> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, host, resolve));
+  try {
+    socket.setRecvBufferSize(4 * 2 ** 20);
+    socket.setSendBufferSize(4 * 2 ** 20);
+  } catch {}
+  emit({ event: 'ready', port: socket.address().port });
+  if (role === 'receive') {
+    let received = 0;
+    let started = 0;
+    let last = 0;
+    socket.on('message', (datagram) => {
+      last = performance.now();
+      if (started === 0) started = last;
+      received += datagram.byteLength;
+    });
+    const check = setInterval(() => {
+      if (started !== 0 && performance.now() - last > RAW_QUIET_MS) {
+        clearInterval(check);
+        finish(received, (last - started) / 1000, { arrivedShare: received / total });
+      }
+    }, 100);
+  } else {
+    // A connected socket is plain dgram's fastest path (no address per send).
+    await new Promise<void>((resolve) => socket.connect(remotePort, host, resolve));
+    const datagram = new Uint8Array(RAW_DATAGRAM_BYTES);
+    const count = Math.ceil(total / RAW_DATAGRAM_BYTES);
+    const started = performance.now();
+    let sent = 0;
+    let pending = 0;
+    // As fast as the socket takes them: a bounded number in libuv's queue, refilled as sends complete.
+    const onSent = (): void => {
+      pending--;
+      if (sent < count && pending < 256) blast();
+      else if (sent >= count && pending === 0) finish(total, (performance.now() - started) / 1000);
+    };
+    const blast = (): void => {
+      while (sent < count && pending < 512) {
+        pending++;
+        sent++;
+        socket.send(datagram, onSent);
+      }
+    };
+    blast();
+  }
+}
+
+const run = { antt, tcp, udx, raw }[kind as 'antt'];
+if (!run) throw new Error(`unknown transport ${kind}`);
+await run();
