@@ -3,16 +3,20 @@
  * process, after warmup, with the codecs interleaved round by round so that drift (thermal, GC, other
  * load) hits all of them alike. Prints ratios: absolute numbers vary by machine, ratios much less.
  *
- * Environment: BENCH_ROUND_MS (default 400) sets the length of one measuring round per codec and
- * operation; BENCH_ROUNDS (default 5) how many rounds the median is taken over.
+ * Ratios are taken round by round (each codec's run divided by the reference's run in the same round,
+ * seconds apart) and the median of those is shown, which keeps them steady even on a busy machine whose
+ * speed drifts; the ops/s columns are medians over rounds.
+ *
+ * Environment: BENCH_ROUND_MS (default 200) sets the length of one measuring run per codec and
+ * operation; BENCH_ROUNDS (default 11) how many rounds the medians are taken over.
  */
 
 import { pack, unpack } from 'msgpackr';
 import { Packet, type PacketValue } from '../src/index.js';
 import { largeMessage, smallMessages } from './fixtures.js';
 
-const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 400);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 200);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
 /** Warmup per codec and operation before any round counts, so every codec is optimised by then. */
 const WARMUP_MS = ROUND_MS;
 const BYTES_PER_MB = 1e6;
@@ -106,9 +110,15 @@ function median(values: number[]): number {
 
 interface Result {
   readonly codec: string;
-  readonly encodeOps: number;
-  readonly decodeOps: number;
+  /** ops/s of each round, in round order. */
+  readonly encodeRounds: readonly number[];
+  readonly decodeRounds: readonly number[];
   readonly bytesPerMessage: number;
+}
+
+/** Median over rounds of this round's ops/s divided by the reference's ops/s in the same round. */
+function pairedRatio(rounds: readonly number[], reference: readonly number[]): number {
+  return median(rounds.map((ops, round) => ops / reference[round]!));
 }
 
 function benchmark(messages: readonly PacketValue[], bytesKey: string | undefined): Result[] {
@@ -135,8 +145,8 @@ function benchmark(messages: readonly PacketValue[], bytesKey: string | undefine
   }
   return list.map((codec, c) => ({
     codec: codec.name,
-    encodeOps: median(encodeRounds[c]!),
-    decodeOps: median(decodeRounds[c]!),
+    encodeRounds: encodeRounds[c]!,
+    decodeRounds: decodeRounds[c]!,
     bytesPerMessage: sizes[c]!,
   }));
 }
@@ -154,19 +164,22 @@ function printTable(title: string, results: readonly Result[]): void {
   );
   console.log('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
   for (const r of results) {
+    const encodeOps = median([...r.encodeRounds]);
+    const decodeOps = median([...r.decodeRounds]);
     const mbps = (ops: number) => oneDecimal.format((ops * r.bytesPerMessage) / BYTES_PER_MB);
     console.log(
-      `| ${r.codec} | ${integer.format(r.bytesPerMessage)} | ${integer.format(r.encodeOps)} | ${mbps(r.encodeOps)} | ` +
-        `${integer.format(r.decodeOps)} | ${mbps(r.decodeOps)} | ${ratio(r.encodeOps / json.encodeOps)} | ` +
-        `${ratio(r.decodeOps / json.decodeOps)} | ${ratio(r.encodeOps / msgpackr.encodeOps)} | ` +
-        `${ratio(r.decodeOps / msgpackr.decodeOps)} |`,
+      `| ${r.codec} | ${integer.format(r.bytesPerMessage)} | ${integer.format(encodeOps)} | ${mbps(encodeOps)} | ` +
+        `${integer.format(decodeOps)} | ${mbps(decodeOps)} | ` +
+        `${ratio(pairedRatio(r.encodeRounds, json.encodeRounds))} | ${ratio(pairedRatio(r.decodeRounds, json.decodeRounds))} | ` +
+        `${ratio(pairedRatio(r.encodeRounds, msgpackr.encodeRounds))} | ` +
+        `${ratio(pairedRatio(r.decodeRounds, msgpackr.decodeRounds))} |`,
     );
   }
 }
 
 console.log(
   `@antt/packet benchmark: node ${process.version}, ${ROUNDS} rounds of ${ROUND_MS} ms per codec and ` +
-    'operation, median shown; ratios are ops/s divided by the reference row (higher is better).',
+    'operation; ops/s are medians, ratios are medians of same-round ratios (higher is better).',
 );
 printTable('(a) small messages: 1,024 chat-like objects, cycled', benchmark(smallMessages(), undefined));
 const large = largeMessage();

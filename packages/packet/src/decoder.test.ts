@@ -269,3 +269,12 @@ describe('tolerant where the format allows', () => {
     ]);
   });
 });
+
+describe('inputs from elsewhere', () => {
+  it('accepts a Uint8Array from another realm', async () => {
+    const { runInNewContext } = await import('node:vm');
+    const foreign = runInNewContext('new Uint8Array([1, 1, 0x81, 0x61])') as Uint8Array;
+    expect(foreign instanceof Uint8Array).toBe(false);
+    expect(Packet.decode(foreign).values).toEqual(['a']);
+  });
+});

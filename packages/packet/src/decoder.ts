@@ -72,7 +72,7 @@ let maxItems = Number.POSITIVE_INFINITY;
 
 /** Decodes one packet; returns its values. Throws only PacketError. */
 export function decodePacket(bytes: Uint8Array, options?: DecodeOptions): PacketValue[] {
-  if (!(bytes instanceof Uint8Array)) {
+  if (!(bytes instanceof Uint8Array) && !isForeignUint8Array(bytes)) {
     throw new PacketError(
       'ANTT_PACKET_INVALID_ARGUMENT',
       `Packet.decode expects a Uint8Array (or Buffer), got ${bytes === null ? 'null' : typeof bytes}`,
@@ -113,6 +113,14 @@ export function decodePacket(bytes: Uint8Array, options?: DecodeOptions): Packet
   } finally {
     input = EMPTY_INPUT; // do not pin the caller's buffer between calls
   }
+}
+
+/** A Uint8Array from another realm (a vm context, a worker's structured clone) fails `instanceof`. */
+function isForeignUint8Array(value: unknown): boolean {
+  return (
+    ArrayBuffer.isView(value) &&
+    (value as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] === 'Uint8Array'
+  );
 }
 
 /** Validates `options` and loads them into the decoder state; checks maxBytes at once. */

@@ -40,7 +40,7 @@ describe('readUtf8 agrees with the platform decoder (WHATWG, fatal)', () => {
 
   it('on every 3-byte input led by E0..EF and every 4-byte lead with interesting continuations', () => {
     const mismatches: string[] = [];
-    const continuations = [0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff];
+    const continuations = [0x7f, 0x80, 0x9f, 0xa0, 0xbf, 0xc0];
     const triple = new Uint8Array(3);
     const quad = new Uint8Array(4);
     for (let second = 0; second < 256; second++) {
@@ -93,7 +93,7 @@ describe('encoding side', () => {
           Buffer.from(target.subarray(2, 2 + expected.length)).equals(expected)
         );
       }),
-      { numRuns: 1_500, seed },
+      { numRuns: 1_000, seed },
     );
   });
 
