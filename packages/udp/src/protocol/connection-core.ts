@@ -246,7 +246,10 @@ export class ConnectionCore implements LossListener {
     if (ackEliciting && (this.state as CoreState) !== 'closed') {
       this.#ackElicitingSinceAck++;
       // RFC 9000 §13.2.1-2: acknowledge every second ack-eliciting packet, and at once on a gap.
-      if (recorded !== RecordResult.IN_ORDER || this.#ackElicitingSinceAck >= 2) this.#ackNow = true;
+      // And at once when the peer's stream ended: the peer's close() waits for this acknowledgement.
+      if (recorded !== RecordResult.IN_ORDER || this.#ackElicitingSinceAck >= 2 || this.reassembly.complete) {
+        this.#ackNow = true;
+      }
       else if (this.#ackDeadline === Number.POSITIVE_INFINITY) this.#ackDeadline = now + MAX_ACK_DELAY_MS;
     }
     return ReceiveOutcome.ACCEPTED;
