@@ -51,7 +51,7 @@ import {
 } from './wire-format.js';
 
 /** Size of one shared slab. A retained small packet keeps its whole slab alive, so this stays modest. */
-const SLAB_BYTES = 16 * 1024;
+const SLAB_BYTES = 32 * 1024;
 /** Packets up to this size are returned as slab views; larger ones get their own ArrayBuffer. */
 export const POOLED_PACKET_MAX_BYTES = 2 * 1024;
 /** Slab views start on 8-byte boundaries, so a Float64Array or Uint32Array over one is possible. */
@@ -303,6 +303,7 @@ function writeString(text: string, isKey: boolean): void {
   }
   ensure(MAX_HEADER_BYTES + units * MAX_UTF8_BYTES_PER_UNIT);
   const header = headerSize(units, isKey);
+  const out = target; // a local: the loop then needs no reload of the module variable per byte
   let at = pos + header;
   for (let i = 0; i < units; i++) {
     const unit = text.charCodeAt(i);
@@ -310,7 +311,7 @@ function writeString(text: string, isKey: boolean): void {
       finishUnicodeString(text, i, header, isKey);
       return;
     }
-    target[at++] = unit;
+    out[at++] = unit;
   }
   writeStringHeader(units, isKey);
   pos = at;

@@ -39,6 +39,14 @@ describe('Packet API', () => {
     expect(Packet.decode(second).values).toEqual(['second']);
   });
 
+  it('never rewrites a small packet handed out earlier, across many slabs', () => {
+    const encoded = Array.from({ length: 2_000 }, (_, i) => new Packet(i, 'x'.repeat(i % 300)).encode());
+    expect(encoded[0]!.buffer.byteLength).toBeGreaterThan(encoded[0]!.length); // pooled: a view into a slab
+    encoded.forEach((bytes, i) => {
+      expect(Packet.decode(bytes).values).toEqual([i, 'x'.repeat(i % 300)]);
+    });
+  });
+
   it('gives large packets their own exactly sized ArrayBuffer', () => {
     const encoded = new Packet(new Uint8Array(10_000)).encode();
     expect(encoded.byteOffset).toBe(0);
