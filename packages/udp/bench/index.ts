@@ -14,7 +14,10 @@ import { fileURLToPath } from 'node:url';
 const MiB = 2 ** 20;
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
 const sizes = quick ? [256 * MiB] : [256 * MiB, 1024 * MiB];
 const kinds = (only ?? ['raw', 'tcp', 'udx', 'antt']) as Kind[];
 type Kind = 'raw' | 'tcp' | 'udx' | 'antt';
@@ -38,10 +41,23 @@ export interface Result {
 }
 
 /** Spawns `node --import tsx bench/peer.ts ...` (in a namespace when `netns` is given). */
-function peer(args: string[], netns?: string): { lines: AsyncIterator<string>; write(line: string): void; done: Promise<number> } {
-  const command = [process.execPath, '--conditions=source', '--import', 'tsx', join(here, 'peer.ts'), ...args];
+function peer(
+  args: string[],
+  netns?: string,
+): { lines: AsyncIterator<string>; write(line: string): void; done: Promise<number> } {
+  const command = [
+    process.execPath,
+    '--conditions=source',
+    '--import',
+    'tsx',
+    join(here, 'peer.ts'),
+    ...args,
+  ];
   const child = netns
-    ? spawn('ip', ['netns', 'exec', netns, ...command], { cwd: join(here, '..'), stdio: ['pipe', 'pipe', 'inherit'] })
+    ? spawn('ip', ['netns', 'exec', netns, ...command], {
+        cwd: join(here, '..'),
+        stdio: ['pipe', 'pipe', 'inherit'],
+      })
     : spawn(command[0]!, command.slice(1), { cwd: join(here, '..'), stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   return {
@@ -60,7 +76,13 @@ async function next(lines: AsyncIterator<string>): Promise<Record<string, unknow
 export async function transfer(
   kind: Kind,
   total: number,
-  options: { receiverHost: string; senderTarget?: string; path: string; receiverNs?: string; senderNs?: string },
+  options: {
+    receiverHost: string;
+    senderTarget?: string;
+    path: string;
+    receiverNs?: string;
+    senderNs?: string;
+  },
 ): Promise<Result> {
   const receiver = peer(['receive', kind, String(total), options.receiverHost], options.receiverNs);
   const ready = await next(receiver.lines);
@@ -97,14 +119,25 @@ const LABELS: Record<Kind, string> = {
 };
 
 export function printTable(results: Result[]): void {
-  const header = ['path', 'transport', 'size', 'goodput MiB/s', 'vs raw', 'vs udx', 'CPU s send/recv', 'peak RSS MB send/recv'];
+  const header = [
+    'path',
+    'transport',
+    'size',
+    'goodput MiB/s',
+    'vs raw',
+    'vs udx',
+    'CPU s send/recv',
+    'peak RSS MB send/recv',
+  ];
   const rows = results.map((r) => {
     const raw = results.find((x) => x.kind === 'raw' && x.path === r.path && x.total === r.total);
     const udx = results.find((x) => x.kind === 'udx' && x.path === r.path && x.total === r.total);
-    const ratio = (base: Result | undefined): string => (base ? `${(r.goodputMBps / base.goodputMBps).toFixed(2)}x` : '-');
+    const ratio = (base: Result | undefined): string =>
+      base ? `${(r.goodputMBps / base.goodputMBps).toFixed(2)}x` : '-';
     return [
       r.path,
-      LABELS[r.kind] + (r.kind === 'raw' ? ` ${(100 * (r.receiver.arrivedShare ?? 1)).toFixed(1)}% arrived` : ''),
+      LABELS[r.kind] +
+        (r.kind === 'raw' ? ` ${(100 * (r.receiver.arrivedShare ?? 1)).toFixed(1)}% arrived` : ''),
       `${r.total / MiB} MiB`,
       r.goodputMBps.toFixed(1),
       ratio(raw),

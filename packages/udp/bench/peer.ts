@@ -56,7 +56,11 @@ function readLine(): Promise<string> {
 
 async function antt(): Promise<void> {
   if (role === 'receive') {
-    const endpoint = await UdpEndpoint.bind({ host, port: 0, ...(process.env.ANTT_DATAGRAM ? { datagramBytes: Number(process.env.ANTT_DATAGRAM) } : {}) });
+    const endpoint = await UdpEndpoint.bind({
+      host,
+      port: 0,
+      ...(process.env.ANTT_DATAGRAM ? { datagramBytes: Number(process.env.ANTT_DATAGRAM) } : {}),
+    });
     endpoint.listen();
     emit({ event: 'ready', port: endpoint.address!.port });
     const connection = await endpoint.accept();
@@ -71,7 +75,11 @@ async function antt(): Promise<void> {
     }
     finish(received, (last - started) / 1000, connection.stats());
   } else {
-    const endpoint = await UdpEndpoint.bind({ host, port: 0, ...(process.env.ANTT_DATAGRAM ? { datagramBytes: Number(process.env.ANTT_DATAGRAM) } : {}) });
+    const endpoint = await UdpEndpoint.bind({
+      host,
+      port: 0,
+      ...(process.env.ANTT_DATAGRAM ? { datagramBytes: Number(process.env.ANTT_DATAGRAM) } : {}),
+    });
     emit({ event: 'ready', port: endpoint.address!.port });
     const connection = await endpoint.connect({ host, port: remotePort });
     const chunk = payload();

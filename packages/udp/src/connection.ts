@@ -9,18 +9,22 @@ import { performance } from 'node:perf_hooks';
 import {
   type Address,
   AnttError,
+  abortReasonToError,
   BaseConnection,
   type BaseConnectionOptions,
   ClosedError,
   type ConnectionStats,
   ErrorCode,
-  ProtocolError,
-  abortReasonToError,
   formatAddress,
   networkError,
+  ProtocolError,
 } from '@antt/core';
 import { type Attachment, UdpEndpoint } from './endpoint.js';
-import { type ResolvedTransportOptions, type UdpTransportOptions, resolveTransportOptions } from './options.js';
+import {
+  type ResolvedTransportOptions,
+  resolveTransportOptions,
+  type UdpTransportOptions,
+} from './options.js';
 import { ConnectionCore, type CoreHost } from './protocol/connection-core.js';
 import { REFERENCE_THRESHOLD_BYTES } from './protocol/send-stream.js';
 import type { ConnectionId } from './protocol/wire.js';
@@ -52,7 +56,10 @@ export class UdpConnection extends BaseConnection {
   constructor(options: UdpConnectionOptions) {
     super(options);
     if (!options?.remote || typeof options.remote.host !== 'string' || !(options.remote.port > 0)) {
-      throw new AnttError(ErrorCode.INVALID_ARGUMENT, 'option remote must be { host, port }, for example { host: "203.0.113.2", port: 4456 }');
+      throw new AnttError(
+        ErrorCode.INVALID_ARGUMENT,
+        'option remote must be { host, port }, for example { host: "203.0.113.2", port: 4456 }',
+      );
     }
     this.#transport = resolveTransportOptions(options);
     this.#remote = { ...options.remote };
@@ -90,7 +97,11 @@ export class UdpConnection extends BaseConnection {
       try {
         const family = this.#endpoint.address?.family === 'IPv6' ? 6 : 4;
         const found = await raceAbort(lookup(host, { family }), signal);
-        this.#remote = { host: found.address, port: this.#remote.port, family: found.family === 6 ? 'IPv6' : 'IPv4' };
+        this.#remote = {
+          host: found.address,
+          port: this.#remote.port,
+          family: found.family === 6 ? 'IPv6' : 'IPv4',
+        };
       } catch (error) {
         if (signal.aborted) throw error;
         throw networkError(`resolving ${host}`, error);

@@ -8,21 +8,21 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { type Address, AnttError, ErrorCode, type WaitOptions, networkError, scopedSignal } from '@antt/core';
+import { type Address, AnttError, ErrorCode, networkError, scopedSignal, type WaitOptions } from '@antt/core';
+import { acceptConnection, UdpConnection, type UdpConnectionOptions } from './connection.js';
 import { DatagramPool } from './datagram-pool.js';
-import { DEFAULT_SOCKET_BUFFER_BYTES, type UdpTransportOptions, resolveTransportOptions } from './options.js';
+import { DEFAULT_SOCKET_BUFFER_BYTES, resolveTransportOptions, type UdpTransportOptions } from './options.js';
 import type { ConnectionCore } from './protocol/connection-core.js';
 import {
   CONNECTION_ID_BYTES,
   HEADER_BYTES,
-  PacketType,
   headerIdHi,
   headerIdLo,
   headerType,
   magicDistance,
+  PacketType,
   readUint32,
 } from './protocol/wire.js';
-import { UdpConnection, type UdpConnectionOptions, acceptConnection } from './connection.js';
 
 /** More differing bits than a bit-flip impairment makes: the datagram is not Antt at all. */
 const NOT_ANTT_MAGIC_DISTANCE = 4;
@@ -109,8 +109,11 @@ export class UdpEndpoint {
     // Addresses are resolved before sending, so "lookup" can answer synchronously: no DNS round per datagram.
     this.#socket = createSocket({
       type,
-      lookup: (address: string, _options: unknown, callback: (e: Error | null, a: string, f: number) => void) =>
-        callback(null, address, isIPv6(address) ? 6 : 4),
+      lookup: (
+        address: string,
+        _options: unknown,
+        callback: (e: Error | null, a: string, f: number) => void,
+      ) => callback(null, address, isIPv6(address) ? 6 : 4),
     } as Parameters<typeof createSocket>[0]);
     this.#pool = new DatagramPool(SEND_POOL_DATAGRAMS, resolveTransportOptions(options).datagramBytes);
     this.#socket.on('message', (datagram, remote) => this.#onDatagram(datagram, remote));
@@ -131,7 +134,11 @@ export class UdpEndpoint {
           // The kernel caps the sizes (net.core.rmem_max); its default still works, only slower.
         }
         const bound = this.#socket.address();
-        this.#address = { host: bound.address, port: bound.port, family: bound.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+        this.#address = {
+          host: bound.address,
+          port: bound.port,
+          family: bound.family === 'IPv6' ? 'IPv6' : 'IPv4',
+        };
         resolve();
       });
     });
@@ -329,7 +336,10 @@ export class UdpEndpoint {
   /** An INIT (or a handshake packet) that names no destination ID yet: route by source address and ID. */
   #routeInit(datagram: Buffer, remote: RemoteInfo): Attachment | undefined {
     const stats = this.#stats;
-    if (datagram.byteLength < HEADER_BYTES + CONNECTION_ID_BYTES || headerType(datagram) !== PacketType.INIT) {
+    if (
+      datagram.byteLength < HEADER_BYTES + CONNECTION_ID_BYTES ||
+      headerType(datagram) !== PacketType.INIT
+    ) {
       stats.droppedInvalid++;
       return undefined;
     }
@@ -366,8 +376,15 @@ export class UdpEndpoint {
 
   /** Transport options of this endpoint, then `connectionDefaults`, for connections made through it. */
   #inherited(): Omit<UdpConnectionOptions, 'remote' | 'endpoint'> {
-    const { host: _host, port: _port, type: _type, socketBufferBytes: _s, acceptBacklog: _b, connectionDefaults, ...transport } =
-      this.#options;
+    const {
+      host: _host,
+      port: _port,
+      type: _type,
+      socketBufferBytes: _s,
+      acceptBacklog: _b,
+      connectionDefaults,
+      ...transport
+    } = this.#options;
     return { ...transport, ...connectionDefaults };
   }
 

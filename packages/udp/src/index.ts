@@ -27,6 +27,7 @@ export {
   DEFAULT_SEND_BUFFER_BYTES,
   type UdpTransportOptions,
 } from './options.js';
+export { Bbr } from './protocol/congestion/bbr.js';
 export type {
   AckEvent,
   CongestionController,
@@ -34,6 +35,5 @@ export type {
   LossEvent,
 } from './protocol/congestion/controller.js';
 export { NewReno } from './protocol/congestion/new-reno.js';
-export { Bbr } from './protocol/congestion/bbr.js';
 export { ChecksumProtection, type PacketProtection, RESERVED_TAG_BYTES } from './protocol/protection.js';
 export { WIRE_VERSION } from './protocol/wire.js';

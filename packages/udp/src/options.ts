@@ -2,12 +2,11 @@
  * Options shared by connections and endpoints, their defaults and their validation.
  */
 import { AnttError, ErrorCode } from '@antt/core';
+import { Bbr } from './protocol/congestion/bbr.js';
 import type { CongestionControllerFactory } from './protocol/congestion/controller.js';
 import { NewReno } from './protocol/congestion/new-reno.js';
-import { Bbr } from './protocol/congestion/bbr.js';
-import { ChecksumProtection, type PacketProtection } from './protocol/protection.js';
+import { ChecksumProtection, type PacketProtection, RESERVED_TAG_BYTES } from './protocol/protection.js';
 import { HEADER_BYTES, STREAM_FRAME_HEADER_BYTES } from './protocol/wire.js';
-import { RESERVED_TAG_BYTES } from './protocol/protection.js';
 
 /** Crosses any IPv4 or IPv6 internet path without fragmentation (RFC 9000 §14 uses the same floor). */
 export const DEFAULT_DATAGRAM_BYTES = 1200;
@@ -58,8 +57,14 @@ export function resolveTransportOptions(options: UdpTransportOptions): ResolvedT
   const idleTimeoutMs = positive(options.idleTimeout, 'idleTimeout') ?? DEFAULT_IDLE_TIMEOUT_MS;
   const keepAlive = positive(options.keepAliveInterval, 'keepAliveInterval') ?? DEFAULT_KEEPALIVE_INTERVAL_MS;
   const datagramBytes = positive(options.datagramBytes, 'datagramBytes') ?? DEFAULT_DATAGRAM_BYTES;
-  if (datagramBytes < MIN_DATAGRAM_BYTES || datagramBytes > MAX_DATAGRAM_BYTES || !Number.isInteger(datagramBytes)) {
-    throw invalid(`option datagramBytes must be an integer from ${MIN_DATAGRAM_BYTES} to ${MAX_DATAGRAM_BYTES}, got ${datagramBytes}`);
+  if (
+    datagramBytes < MIN_DATAGRAM_BYTES ||
+    datagramBytes > MAX_DATAGRAM_BYTES ||
+    !Number.isInteger(datagramBytes)
+  ) {
+    throw invalid(
+      `option datagramBytes must be an integer from ${MIN_DATAGRAM_BYTES} to ${MAX_DATAGRAM_BYTES}, got ${datagramBytes}`,
+    );
   }
   const protection = options.protection ?? new ChecksumProtection();
   if (protection.overheadBytes > RESERVED_TAG_BYTES) {
@@ -69,7 +74,8 @@ export function resolveTransportOptions(options: UdpTransportOptions): ResolvedT
   const reassemblyBytes =
     positive(options.reassemblyBufferBytes, 'reassemblyBufferBytes') ?? DEFAULT_REASSEMBLY_BUFFER_BYTES;
   const minimumBuffer = 4 * (datagramBytes - HEADER_BYTES - STREAM_FRAME_HEADER_BYTES);
-  if (reassemblyBytes < minimumBuffer) throw invalid(`option reassemblyBufferBytes must be at least ${minimumBuffer}`);
+  if (reassemblyBytes < minimumBuffer)
+    throw invalid(`option reassemblyBufferBytes must be at least ${minimumBuffer}`);
   return {
     idleTimeoutMs,
     keepAliveIntervalMs: Math.min(keepAlive, idleTimeoutMs / 3),
@@ -81,7 +87,9 @@ export function resolveTransportOptions(options: UdpTransportOptions): ResolvedT
   };
 }
 
-function congestionFactory(choice: CongestionControlName | CongestionControllerFactory): CongestionControllerFactory {
+function congestionFactory(
+  choice: CongestionControlName | CongestionControllerFactory,
+): CongestionControllerFactory {
   if (typeof choice === 'function') return choice;
   if (choice === 'newreno') return (bytes) => new NewReno(bytes);
   if (choice === 'bbr') return (bytes) => new Bbr(bytes);

@@ -8,8 +8,16 @@ export async function loopbackPair(
   host = LOOPBACK,
 ): Promise<{ a: UdpConnection; b: UdpConnection; endpointA: UdpEndpoint; endpointB: UdpEndpoint }> {
   const [endpointA, endpointB] = await Promise.all([UdpEndpoint.bind({ host }), UdpEndpoint.bind({ host })]);
-  const a = new UdpConnection({ ...options, endpoint: endpointA, remote: { host, port: endpointB.address!.port } });
-  const b = new UdpConnection({ ...options, endpoint: endpointB, remote: { host, port: endpointA.address!.port } });
+  const a = new UdpConnection({
+    ...options,
+    endpoint: endpointA,
+    remote: { host, port: endpointB.address!.port },
+  });
+  const b = new UdpConnection({
+    ...options,
+    endpoint: endpointB,
+    remote: { host, port: endpointA.address!.port },
+  });
   return { a, b, endpointA, endpointB };
 }
 

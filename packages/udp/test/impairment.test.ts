@@ -4,7 +4,7 @@
  * (listen/accept) instead of connecting to a known address.
  */
 import { createHash } from 'node:crypto';
-import { type ImpairmentProfile, createImpairmentRelay, filled } from '@antt/test-kit';
+import { createImpairmentRelay, filled, type ImpairmentProfile } from '@antt/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type UdpConnection, UdpEndpoint } from '../src/index.js';
 import { LOOPBACK, testSeed } from './helpers.js';
@@ -24,7 +24,10 @@ async function impairedPair(profile: ImpairmentProfile & { seed: number }) {
     UdpEndpoint.bind({ host: LOOPBACK, idleTimeout: 5_000 }),
     UdpEndpoint.bind({ host: LOOPBACK, idleTimeout: 5_000 }),
   ]);
-  cleanups.push(() => server.close(), () => client.close());
+  cleanups.push(
+    () => server.close(),
+    () => client.close(),
+  );
   server.listen();
   const relay = await createImpairmentRelay({ target: server.address!, ...profile });
   cleanups.push(() => relay.close());
@@ -59,16 +62,27 @@ async function oneWay(from: UdpConnection, to: UdpConnection, total: number, see
 }
 
 describe('through the impairment relay', () => {
-  it('moves 64 MiB each way through 5% loss, 2% duplication, reordering and 0.1% bit flips', { timeout: 120_000 }, async () => {
+  it('moves 64 MiB each way through 5% loss, 2% duplication, reordering and 0.1% bit flips', {
+    timeout: 120_000,
+  }, async () => {
     const seed = testSeed('udp impairment 64 MiB');
-    const { a, b, relay } = await impairedPair({ seed, loss: 0.05, duplicate: 0.02, reorder: 0.02, corrupt: 0.001 });
+    const { a, b, relay } = await impairedPair({
+      seed,
+      loss: 0.05,
+      duplicate: 0.02,
+      reorder: 0.02,
+      corrupt: 0.001,
+    });
     const rssBefore = process.memoryUsage.rss();
     let peakRss = rssBefore;
     const sampler = setInterval(() => {
       peakRss = Math.max(peakRss, process.memoryUsage.rss());
     }, 100);
     try {
-      const [ab, ba] = await Promise.all([oneWay(a, b, 64 * MiB, seed), oneWay(b, a, 64 * MiB, seed + 1_000_000)]);
+      const [ab, ba] = await Promise.all([
+        oneWay(a, b, 64 * MiB, seed),
+        oneWay(b, a, 64 * MiB, seed + 1_000_000),
+      ]);
       expect(ab.received).toBe(ab.sent);
       expect(ba.received).toBe(ba.sent);
     } finally {

@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type LabHost, type LabProcess, createLab, describeLab } from '@antt/test-kit';
+import { createLab, describeLab, type LabHost, type LabProcess } from '@antt/test-kit';
 import { expect, it } from 'vitest';
 import { testSeed } from './helpers.js';
 
@@ -39,7 +39,9 @@ function result(peer: LabProcess): Record<string, unknown> {
 }
 
 describeLab('udp through two endpoint-independent NATs', () => {
-  it('connects directly with simultaneous INITs and exchanges 16 MiB each way', { timeout: 120_000 }, async () => {
+  it('connects directly with simultaneous INITs and exchanges 16 MiB each way', {
+    timeout: 120_000,
+  }, async () => {
     const seed = testSeed('udp lab 16 MiB');
     const lab = await createLab({ name: 'udp_nat' });
     try {
@@ -48,10 +50,24 @@ describeLab('udp through two endpoint-independent NATs', () => {
       const a = await lab.addHost('a', { behind: natA });
       const b = await lab.addHost('b', { behind: natB });
       const total = 16 * MiB;
-      const peerA = runPeer(a, ['closer', String(PEER_PORT_A), natB.publicAddress, String(PEER_PORT_B), String(total), String(seed)]);
+      const peerA = runPeer(a, [
+        'closer',
+        String(PEER_PORT_A),
+        natB.publicAddress,
+        String(PEER_PORT_B),
+        String(total),
+        String(seed),
+      ]);
       // B starts a moment later, as a peer that got the address late: A's first INITs die at NAT B.
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const peerB = runPeer(b, ['waiter', String(PEER_PORT_B), natA.publicAddress, String(PEER_PORT_A), String(total), String(seed + 1)]);
+      const peerB = runPeer(b, [
+        'waiter',
+        String(PEER_PORT_B),
+        natA.publicAddress,
+        String(PEER_PORT_A),
+        String(total),
+        String(seed + 1),
+      ]);
       const [exitA, exitB] = await Promise.all([peerA.exited, peerB.exited]);
       expect(exitA.code, peerA.stderr).toBe(0);
       expect(exitB.code, peerB.stderr).toBe(0);

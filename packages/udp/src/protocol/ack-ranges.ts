@@ -8,7 +8,7 @@
  * as `RecordResult.UNKNOWN`: its frames are still processed (stream data is deduplicated by offset), so
  * forgetting old ranges can cost a spurious retransmission but never a lost or doubled message.
  */
-import { varintBytes, writeVarint } from './wire.js';
+import { varintBytes, type WireReader, writeVarint } from './wire.js';
 
 /** Enough for heavy loss at full window; an ACK frame with this many ranges stays well under 600 bytes. */
 export const MAX_ACK_RANGES = 64;
@@ -126,4 +126,31 @@ export class ReceivedPacketRanges {
     }
     return p;
   }
+}
+
+/**
+ * Reads the ranges {@link ReceivedPacketRanges.writeAckRanges} wrote into `out` as flat
+ * `[hi0, lo0, hi1, lo1, ...]`, newest first. Returns the number of ranges, or -1 when the frame is
+ * malformed or lists more than `out` holds. The ack delay (microseconds) is left in `ackDelay.micros`.
+ */
+export function readAckRanges(reader: WireReader, out: number[], ackDelay: { micros: number }): number {
+  const largest = reader.varint();
+  ackDelay.micros = reader.varint();
+  const extraRanges = reader.varint();
+  const firstRange = reader.varint();
+  if (!reader.ok || firstRange > largest || 2 * (extraRanges + 1) > out.length) return -1;
+  out[0] = largest;
+  out[1] = largest - firstRange;
+  let count = 1;
+  for (let i = 0; i < extraRanges; i++) {
+    const gap = reader.varint();
+    const length = reader.varint();
+    const hi = out[2 * count - 1]! - gap - 2;
+    const lo = hi - length;
+    if (!reader.ok || lo < 0) return -1;
+    out[2 * count] = hi;
+    out[2 * count + 1] = lo;
+    count++;
+  }
+  return count;
 }

@@ -11,11 +11,11 @@
  *   Simultaneous INITs converge on one connection because each side's ID is chosen by that side alone.
  *   INIT-ACK is never larger than INIT (anti-amplification).
  */
-import { ProtocolError, ResetError, TimeoutError, formatMs } from '@antt/core';
-import { RecordResult, ReceivedPacketRanges } from './ack-ranges.js';
+import { formatMs, ProtocolError, ResetError, TimeoutError } from '@antt/core';
+import { ReceivedPacketRanges, RecordResult, readAckRanges } from './ack-ranges.js';
 import type { CongestionControllerFactory } from './congestion/controller.js';
 import { ReceiveWindow, SendWindow } from './flow-control.js';
-import { type LossListener, LossDetector } from './loss-detection.js';
+import { LossDetector, type LossListener } from './loss-detection.js';
 import { Pacer } from './pacer.js';
 import { type PacketProtection, RESERVED_TAG_BYTES } from './protection.js';
 import { Reassembly, StreamResult } from './reassembly.js';
@@ -27,15 +27,15 @@ import {
   FrameType,
   HANDSHAKE_PAYLOAD_BYTES,
   HEADER_BYTES,
-  PacketType,
-  ResetCode,
-  STREAM_FRAME_HEADER_BYTES,
-  WIRE_VERSION,
-  WireReader,
   headerPacketNumber,
   headerType,
   headerVersion,
+  PacketType,
+  ResetCode,
   readUint32,
+  STREAM_FRAME_HEADER_BYTES,
+  WIRE_VERSION,
+  WireReader,
   writeHeader,
   writeUint32,
   writeUint48,
@@ -114,6 +114,7 @@ export class ConnectionCore implements LossListener {
   readonly #host: CoreHost;
   readonly #reader = new WireReader();
   readonly #ackRanges: number[] = new Array(ACK_RANGE_SCRATCH).fill(0);
+  readonly #ackDelay = { micros: 0 };
 
   #nextPacketNumber = 0;
   // Handshake.
@@ -154,7 +155,9 @@ export class ConnectionCore implements LossListener {
     this.#host = host;
     this.localId = config.localId;
     this.loss = new LossDetector(config.congestion(config.datagramBytes), this);
-    this.reassembly = new Reassembly(config.reassemblyBytes, config.maxMessageBytes, (m) => host.onMessage(m));
+    this.reassembly = new Reassembly(config.reassemblyBytes, config.maxMessageBytes, (m) =>
+      host.onMessage(m),
+    );
     this.#receiveWindow = new ReceiveWindow(config.reassemblyBytes);
     this.#pacer = new Pacer(config.datagramBytes);
     this.#lastReceiveAt = now;
@@ -249,8 +252,7 @@ export class ConnectionCore implements LossListener {
       // And at once when the peer's stream ended: the peer's close() waits for this acknowledgement.
       if (recorded !== RecordResult.IN_ORDER || this.#ackElicitingSinceAck >= 2 || this.reassembly.complete) {
         this.#ackNow = true;
-      }
-      else if (this.#ackDeadline === Number.POSITIVE_INFINITY) this.#ackDeadline = now + MAX_ACK_DELAY_MS;
+      } else if (this.#ackDeadline === Number.POSITIVE_INFINITY) this.#ackDeadline = now + MAX_ACK_DELAY_MS;
     }
     return ReceiveOutcome.ACCEPTED;
   }
@@ -261,7 +263,8 @@ export class ConnectionCore implements LossListener {
     const lo = readUint32(datagram, HEADER_BYTES + 4);
     if (!this.#learnPeer(hi, lo)) return this.#invalid();
     this.#lastReceiveAt = now;
-    const addressedToUs = readUint32(datagram, 4) === this.localId.hi && readUint32(datagram, 8) === this.localId.lo;
+    const addressedToUs =
+      readUint32(datagram, 4) === this.localId.hi && readUint32(datagram, 8) === this.localId.lo;
     if (addressedToUs) this.#peerHasOurId = true;
     if (type === PacketType.INIT) {
       if (this.state === 'handshake' || this.state === 'open') this.#initAckPending = true;
@@ -289,7 +292,8 @@ export class ConnectionCore implements LossListener {
         ackEliciting = true;
         const offset = reader.uint48();
         const length = reader.uint16();
-        if (!reader.ok || length > reader.remaining) return this.#protocolViolation('a truncated STREAM frame');
+        if (!reader.ok || length > reader.remaining)
+          return this.#protocolViolation('a truncated STREAM frame');
         const data = datagram.subarray(reader.pos, reader.pos + length);
         reader.pos += length;
         this.#processStream(offset, data, frameType === FrameType.STREAM_FIN, now);
@@ -312,39 +316,24 @@ export class ConnectionCore implements LossListener {
   }
 
   #processAck(reader: WireReader, now: number): boolean {
-    const largest = reader.varint();
-    const ackDelayMicros = reader.varint();
-    const extraRanges = reader.varint();
-    const firstRange = reader.varint();
-    if (!reader.ok || firstRange > largest || extraRanges >= ACK_RANGE_SCRATCH / 2) {
-      return this.#protocolViolation('a malformed ACK frame');
-    }
-    if (largest >= this.#nextPacketNumber) return this.#protocolViolation('an ACK for a packet never sent');
     const ranges = this.#ackRanges;
-    ranges[0] = largest;
-    ranges[1] = largest - firstRange;
-    let count = 1;
-    for (let i = 0; i < extraRanges; i++) {
-      const gap = reader.varint();
-      const length = reader.varint();
-      const hi = ranges[2 * count - 1]! - gap - 2;
-      const lo = hi - length;
-      if (!reader.ok || lo < 0) return this.#protocolViolation('a malformed ACK frame');
-      ranges[2 * count] = hi;
-      ranges[2 * count + 1] = lo;
-      count++;
-    }
+    const count = readAckRanges(reader, ranges, this.#ackDelay);
+    if (count < 0) return this.#protocolViolation('a malformed ACK frame');
+    if (ranges[0]! >= this.#nextPacketNumber)
+      return this.#protocolViolation('an ACK for a packet never sent');
     const cumulativeOffset = reader.varint();
     const flowLimit = reader.varint();
     if (!reader.ok) return this.#protocolViolation('a truncated ACK frame');
     const ackedBefore = this.stream.ackedOffset;
     const finAckedBefore = this.stream.finAcked;
-    this.loss.onAck(ranges, count, ackDelayMicros / 1000, now);
+    this.loss.onAck(ranges, count, this.#ackDelay.micros / 1000, now);
     this.#pacer.setRate(this.loss.cc.pacingRate(this.loss.rtt), now);
-    if (cumulativeOffset > this.stream.writeOffset) return this.#protocolViolation('an ACK for data never sent');
+    if (cumulativeOffset > this.stream.writeOffset)
+      return this.#protocolViolation('an ACK for data never sent');
     this.stream.onAcked(cumulativeOffset);
     this.#sendWindow.update(flowLimit);
-    if (this.stream.ackedOffset !== ackedBefore || this.stream.finAcked !== finAckedBefore) this.#host.onAcked();
+    if (this.stream.ackedOffset !== ackedBefore || this.stream.finAcked !== finAckedBefore)
+      this.#host.onAcked();
     return true;
   }
 
@@ -459,8 +448,10 @@ export class ConnectionCore implements LossListener {
     }
     if (this.#ackElicitingSinceAck > 0) at = Math.min(at, this.#ackNow ? 0 : this.#ackDeadline);
     at = Math.min(at, this.loss.timerDeadline(), this.#drainDeadline, this.#pacingDeadline);
-    if (this.state === 'open') at = Math.min(at, this.#lastAckElicitingSentAt + this.#config.keepAliveIntervalMs);
-    if (this.#blockedSince !== Number.POSITIVE_INFINITY) at = Math.min(at, this.#blockedSince + this.#blockedProbeMs());
+    if (this.state === 'open')
+      at = Math.min(at, this.#lastAckElicitingSentAt + this.#config.keepAliveIntervalMs);
+    if (this.#blockedSince !== Number.POSITIVE_INFINITY)
+      at = Math.min(at, this.#blockedSince + this.#blockedProbeMs());
     return at;
   }
 
@@ -498,13 +489,20 @@ export class ConnectionCore implements LossListener {
       if (oldest >= 0) {
         const sent = this.loss.sent;
         const slot = sent.slot(oldest);
-        this.stream.onLost(sent.streamOffset[slot]!, sent.streamLength[slot]!, (sent.flags[slot]! & SentFlag.FIN) !== 0);
+        this.stream.onLost(
+          sent.streamOffset[slot]!,
+          sent.streamLength[slot]!,
+          (sent.flags[slot]! & SentFlag.FIN) !== 0,
+        );
       }
     }
     if (this.state === 'open' && now >= this.#lastAckElicitingSentAt + this.#config.keepAliveIntervalMs) {
       this.#pingPending = true;
     }
-    if (this.#blockedSince !== Number.POSITIVE_INFINITY && now >= this.#blockedSince + this.#blockedProbeMs()) {
+    if (
+      this.#blockedSince !== Number.POSITIVE_INFINITY &&
+      now >= this.#blockedSince + this.#blockedProbeMs()
+    ) {
       this.#pingPending = true;
       this.#blockedSince = now;
     }
@@ -543,7 +541,8 @@ export class ConnectionCore implements LossListener {
     }
     const ackDue =
       this.#windowUpdatePending ||
-      (this.#ackElicitingSinceAck > 0 && (this.#ackNow || now >= this.#ackDeadline || mayData || this.#pingPending));
+      (this.#ackElicitingSinceAck > 0 &&
+        (this.#ackNow || now >= this.#ackDeadline || mayData || this.#pingPending));
     if (ackDue && this.#received.rangeCount > 0) pos = this.#writeAck(out, pos, now);
     let streamOffset = -1;
     let streamLength = -1;
@@ -591,7 +590,11 @@ export class ConnectionCore implements LossListener {
     const delayMicros = Math.max(0, Math.round((now - this.#largestReceivedAt) * 1000));
     let p = received.writeAckRanges(out, pos + 1, delayMicros);
     p = writeVarint(out, p, this.reassembly.readOffset);
-    p = writeVarint(out, p, this.#receiveWindow.limit(this.reassembly.readOffset, this.#host.receiveWindowBytes()));
+    p = writeVarint(
+      out,
+      p,
+      this.#receiveWindow.limit(this.reassembly.readOffset, this.#host.receiveWindowBytes()),
+    );
     this.#ackElicitingSinceAck = 0;
     this.#ackNow = false;
     this.#ackDeadline = Number.POSITIVE_INFINITY;
@@ -613,7 +616,12 @@ export class ConnectionCore implements LossListener {
     writeHeader(out, type, this.peerId, packetNumber);
     writeUint32(out, HEADER_BYTES, this.localId.hi);
     writeUint32(out, HEADER_BYTES + 4, this.localId.lo);
-    const length = this.#config.protection.seal(out, HEADER_BYTES, HEADER_BYTES + HANDSHAKE_PAYLOAD_BYTES, packetNumber);
+    const length = this.#config.protection.seal(
+      out,
+      HEADER_BYTES,
+      HEADER_BYTES + HANDSHAKE_PAYLOAD_BYTES,
+      packetNumber,
+    );
     this.packetsSent++;
     this.bytesSentOnWire += length;
     return length;
@@ -626,13 +634,25 @@ export class ConnectionCore implements LossListener {
     writeHeader(out, PacketType.INIT_ACK, this.peerId, packetNumber);
     writeUint32(out, HEADER_BYTES, this.localId.hi);
     writeUint32(out, HEADER_BYTES + 4, this.localId.lo);
-    const length = this.#config.protection.seal(out, HEADER_BYTES, HEADER_BYTES + HANDSHAKE_PAYLOAD_BYTES, packetNumber);
+    const length = this.#config.protection.seal(
+      out,
+      HEADER_BYTES,
+      HEADER_BYTES + HANDSHAKE_PAYLOAD_BYTES,
+      packetNumber,
+    );
     this.packetsSent++;
     this.bytesSentOnWire += length;
     return length;
   }
 
-  #seal(out: Uint8Array, payloadEnd: number, now: number, flags: number, streamOffset: number, streamLength: number): number {
+  #seal(
+    out: Uint8Array,
+    payloadEnd: number,
+    now: number,
+    flags: number,
+    streamOffset: number,
+    streamLength: number,
+  ): number {
     const packetNumber = this.#nextPacketNumber++;
     writeHeader(out, PacketType.DATA, this.peerId, packetNumber);
     const length = this.#config.protection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);

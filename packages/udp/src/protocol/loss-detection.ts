@@ -166,7 +166,8 @@ export class LossDetector {
         now,
         lostBytes,
         largestLostTimeSent,
-        persistentCongestion: this.rtt.hasSample && largestLostTimeSent - earliestLostTimeSent > persistentSpan,
+        persistentCongestion:
+          this.rtt.hasSample && largestLostTimeSent - earliestLostTimeSent > persistentSpan,
         rtt: this.rtt,
       });
     }

@@ -64,13 +64,15 @@ export class Reassembly {
   receive(offset: number, data: Uint8Array, fin: boolean): StreamResult {
     const end = offset + data.byteLength;
     if (fin) {
-      if (this.finalOffset >= 0 && this.finalOffset !== end) return this.#fail('the peer moved the end of its stream');
+      if (this.finalOffset >= 0 && this.finalOffset !== end)
+        return this.#fail('the peer moved the end of its stream');
       if (end < this.readOffset) return this.#fail('the peer ended its stream before data it already sent');
       this.finalOffset = end;
     } else if (this.finalOffset >= 0 && end > this.finalOffset) {
       return this.#fail('the peer sent data past the end of its stream');
     }
-    if (end <= this.readOffset) return data.byteLength === 0 && fin ? StreamResult.ACCEPTED : StreamResult.DUPLICATE;
+    if (end <= this.readOffset)
+      return data.byteLength === 0 && fin ? StreamResult.ACCEPTED : StreamResult.DUPLICATE;
     if (offset <= this.readOffset) {
       if (!this.#consume(data.subarray(this.readOffset - offset))) return StreamResult.PROTOCOL_ERROR;
       this.readOffset = end;
@@ -132,10 +134,12 @@ export class Reassembly {
       if (message === undefined) {
         let size: number;
         if (this.#prefixFill === 0 && length - pos >= LENGTH_PREFIX_BYTES) {
-          size = ((bytes[pos]! << 24) | (bytes[pos + 1]! << 16) | (bytes[pos + 2]! << 8) | bytes[pos + 3]!) >>> 0;
+          size =
+            ((bytes[pos]! << 24) | (bytes[pos + 1]! << 16) | (bytes[pos + 2]! << 8) | bytes[pos + 3]!) >>> 0;
           pos += LENGTH_PREFIX_BYTES;
         } else {
-          while (this.#prefixFill < LENGTH_PREFIX_BYTES && pos < length) this.#prefix[this.#prefixFill++] = bytes[pos++]!;
+          while (this.#prefixFill < LENGTH_PREFIX_BYTES && pos < length)
+            this.#prefix[this.#prefixFill++] = bytes[pos++]!;
           if (this.#prefixFill < LENGTH_PREFIX_BYTES) return true;
           const p = this.#prefix;
           size = ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;

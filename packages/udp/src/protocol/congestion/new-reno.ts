@@ -52,7 +52,8 @@ export class NewReno implements CongestionController {
         this.congestionWindow += this.#datagramBytes;
       }
     }
-    if (this.congestionWindow > MAX_CONGESTION_WINDOW_BYTES) this.congestionWindow = MAX_CONGESTION_WINDOW_BYTES;
+    if (this.congestionWindow > MAX_CONGESTION_WINDOW_BYTES)
+      this.congestionWindow = MAX_CONGESTION_WINDOW_BYTES;
   }
 
   onLoss(event: LossEvent): void {
