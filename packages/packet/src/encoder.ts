@@ -22,7 +22,7 @@ import {
   withSegment,
 } from './encode-failure.js';
 import type { PacketValue } from './packet-value.js';
-import { isWellFormed, utf8Length, writeUtf8, writeUtf8Native } from './utf8.js';
+import { isWellFormed, writeUtf8, writeUtf8Native } from './utf8.js';
 import {
   FIXCONTAINER_MAX_ITEMS,
   FIXSTR_MAX_BYTES,
@@ -319,17 +319,18 @@ function writeString(text: string, isKey: boolean): void {
 
 /**
  * The ASCII prefix `text[0..asciiUnits)` is already written after a `guessedHeader`-byte gap at `pos`.
- * Measure the rest, fix the gap if the real length needs a longer header, and encode the rest.
+ * Encode the rest right behind it, then fix the gap if the real length needs a longer header (room
+ * for that was reserved: 3 bytes per unit plus a full header).
  */
 function finishUnicodeString(text: string, asciiUnits: number, guessedHeader: number, isKey: boolean): void {
-  const restBytes = utf8Length(text, asciiUnits);
-  if (restBytes < 0) throw invalidString(text, isKey);
-  const byteLength = asciiUnits + restBytes;
+  const bodyAt = pos + guessedHeader;
+  const bodyEnd = writeUtf8(text, asciiUnits, target, bodyAt + asciiUnits);
+  if (bodyEnd < 0) throw invalidString(text, isKey);
+  const byteLength = bodyEnd - bodyAt;
   const header = headerSize(byteLength, isKey);
-  const prefixAt = pos + guessedHeader;
-  if (header !== guessedHeader) target.copyWithin(pos + header, prefixAt, prefixAt + asciiUnits);
+  if (header !== guessedHeader) target.copyWithin(pos + header, bodyAt, bodyEnd);
   writeStringHeader(byteLength, isKey);
-  pos = writeUtf8(text, asciiUnits, target, pos + asciiUnits);
+  pos += byteLength;
 }
 
 function writeLongString(text: string, isKey: boolean): void {

@@ -42,29 +42,10 @@ export const isWellFormed: WellFormedCheck =
     ? (text) => findLoneSurrogate(text) === -1
     : (text) => nativeIsWellFormed.call(text);
 
-/** UTF-8 length of `text` from unit `from` on, or -1 if it holds a lone surrogate (no UTF-8 form). */
-export function utf8Length(text: string, from = 0): number {
-  let length = 0;
-  for (let i = from; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit < FIRST_TWO_BYTE) length += 1;
-    else if (unit < FIRST_THREE_BYTE) length += 2;
-    else if (unit < FIRST_HIGH_SURROGATE || unit > LAST_LOW_SURROGATE) length += 3;
-    else {
-      const next = text.charCodeAt(i + 1);
-      if (unit >= FIRST_LOW_SURROGATE || !(next >= FIRST_LOW_SURROGATE && next <= LAST_LOW_SURROGATE)) {
-        return -1;
-      }
-      length += 4;
-      i++;
-    }
-  }
-  return length;
-}
-
 /**
- * Writes `text` from unit `from` on as UTF-8 into `target` at `offset`; returns the offset after it.
- * The caller has checked the string is well-formed (utf8Length >= 0) and that `target` has room.
+ * Writes `text` from unit `from` on as UTF-8 into `target` at `offset`; returns the offset after it,
+ * or -1 if the string holds a lone surrogate (which has no UTF-8 form). One pass: the caller sized
+ * `target` for the worst case (3 bytes per unit) and fixes its header afterwards if needed.
  */
 export function writeUtf8(text: string, from: number, target: Uint8Array, offset: number): number {
   let at = offset;
@@ -80,10 +61,12 @@ export function writeUtf8(text: string, from: number, target: Uint8Array, offset
       target[at++] = 0x80 | ((unit >> 6) & 0x3f);
       target[at++] = 0x80 | (unit & 0x3f);
     } else {
-      unit =
-        FIRST_FOUR_BYTE +
-        ((unit - FIRST_HIGH_SURROGATE) << 10) +
-        (text.charCodeAt(++i) - FIRST_LOW_SURROGATE);
+      const next = text.charCodeAt(i + 1); // NaN past the end, which fails the range test
+      if (unit >= FIRST_LOW_SURROGATE || !(next >= FIRST_LOW_SURROGATE && next <= LAST_LOW_SURROGATE)) {
+        return -1;
+      }
+      unit = FIRST_FOUR_BYTE + ((unit - FIRST_HIGH_SURROGATE) << 10) + (next - FIRST_LOW_SURROGATE);
+      i++;
       target[at++] = 0xf0 | (unit >> 18);
       target[at++] = 0x80 | ((unit >> 12) & 0x3f);
       target[at++] = 0x80 | ((unit >> 6) & 0x3f);
