@@ -1,6 +1,9 @@
 import { AnttError, ErrorCode } from '@antt/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+
+/** fast-check prints the seed of a failing run; ANTT_TEST_SEED replays it. */
+const FUZZ = process.env.ANTT_TEST_SEED ? { seed: Number(process.env.ANTT_TEST_SEED) } : {};
 import { FrameDecoder } from './frame-decoder.js';
 import { FRAME_HEADER_BYTES, FrameType, writeFrameHeader } from './wire-format.js';
 
@@ -64,6 +67,7 @@ describe('FrameDecoder', () => {
         });
         expect(d.atFrameBoundary).toBe(true);
       }),
+      FUZZ,
     );
   });
 
@@ -137,6 +141,7 @@ describe('FrameDecoder', () => {
           }
         },
       ),
+      FUZZ,
     );
   });
 
@@ -153,5 +158,41 @@ describe('FrameDecoder', () => {
     });
     d.push(Buffer.concat([frame(FrameType.DATA, Buffer.alloc(1)), frame(FrameType.PING, Buffer.alloc(8))]));
     expect(frames).toEqual([1]);
+  });
+});
+
+describe('FrameDecoder with reused chunks and direct reads', () => {
+  it('copies messages out of transient chunks', () => {
+    const got: Uint8Array[] = [];
+    const d = new FrameDecoder({
+      maxMessageBytes: 1024,
+      peer: 'x',
+      onMessage: (message) => got.push(message),
+      onControl: () => {},
+      transientChunks: true,
+    });
+    const chunk = frame(FrameType.DATA, Buffer.from('first'));
+    d.push(chunk);
+    chunk.fill(0);
+    expect(Buffer.from(got[0]!).toString()).toBe('first');
+  });
+
+  it('lets the rest of a large message be read straight into its buffer', () => {
+    const { decoder: d, frames } = decoder();
+    const payload = Buffer.alloc(100_000, 3);
+    const stream = frame(FrameType.DATA, payload);
+    d.push(stream.subarray(0, 1000));
+    expect(d.readTarget(200_000)).toBeUndefined();
+    const target = d.readTarget(16 * 1024)!;
+    expect(target.length).toBe(100_000 - 995);
+    stream.copy(target, 0, 1000, 50_000);
+    d.commitRead(49_000);
+    const rest = d.readTarget(1)!;
+    stream.copy(rest, 0, 50_000);
+    d.commitRead(stream.length - 50_000);
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.payload.equals(payload)).toBe(true);
+    expect(d.readTarget(1)).toBeUndefined();
+    expect(d.atFrameBoundary).toBe(true);
   });
 });

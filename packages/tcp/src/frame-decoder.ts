@@ -14,8 +14,10 @@ export interface FrameDecoderOptions {
   peer: string;
   /** One whole application message. May be a view into the chunk being decoded: do not keep `chunk`. */
   onMessage(message: Uint8Array): void;
-  /** A PING, PONG or CLOSE frame with its (small) payload. */
+  /** A PING, PONG or CLOSE frame with its (small) payload, valid only during the call. */
   onControl(type: FrameType, payload: Buffer): void;
+  /** Chunks are reused after push() returns: messages inside one chunk are copied out. */
+  transientChunks?: boolean;
 }
 
 /**
@@ -85,12 +87,33 @@ export class FrameDecoder {
         this.#type = this.#checkHeader(this.#header[4]!, length);
       }
       if (end - offset >= length) {
-        this.#emit(this.#type, chunk.subarray(offset, offset + length));
+        const view = chunk.subarray(offset, offset + length);
+        const transient = this.#options.transientChunks && this.#type === FrameType.DATA;
+        this.#emit(this.#type, transient ? Buffer.from(view) : view);
         offset += length;
       } else {
         this.#payload = Buffer.allocUnsafe(length);
         this.#payloadFilled = 0;
       }
+    }
+  }
+
+  /** The unfilled rest of the message being assembled, if at least `minBytes` are missing. */
+  readTarget(minBytes: number): Buffer | undefined {
+    const payload = this.#payload;
+    if (payload === undefined || this.#stopped || payload.length - this.#payloadFilled < minBytes)
+      return undefined;
+    return payload.subarray(this.#payloadFilled);
+  }
+
+  /** `bytes` were written into the view {@link readTarget} returned. */
+  commitRead(bytes: number): void {
+    const payload = this.#payload;
+    if (payload === undefined || this.#stopped) return;
+    this.#payloadFilled += bytes;
+    if (this.#payloadFilled >= payload.length) {
+      this.#payload = undefined;
+      this.#emit(this.#type, payload);
     }
   }
 

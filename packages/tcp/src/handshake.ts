@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { abortReasonToError, formatMs, networkError, ProtocolError, TimeoutError } from '@antt/core';
 import { HelloReader } from './hello-reader.js';
+import { onChunks } from './read-sink.js';
 import { TransientFailure } from './simultaneous-open.js';
 import type { Hello, Role } from './wire-format.js';
 
@@ -37,7 +38,9 @@ export interface HandshakeResult {
 export function runHandshake(socket: Socket, options: HandshakeOptions): Promise<HandshakeResult> {
   const { peer, signal } = options;
   const reader = new HelloReader(peer);
+  if (signal.aborted) return Promise.reject(abortReasonToError(signal, `connect to ${peer}`));
   return new Promise<HandshakeResult>((resolve, reject) => {
+    let stopReading = (): void => {};
     let helloSent = false;
     const sendHello = (): void => {
       if (helloSent || socket.destroyed) return;
@@ -46,21 +49,26 @@ export function runHandshake(socket: Socket, options: HandshakeOptions): Promise
     };
     const timer = setTimeout(onTimeout, options.timeoutMs);
     const nudge = options.role === 'server' ? setTimeout(sendHello, SERVER_NUDGE_MS) : undefined;
+    let settled = false;
     const done = (): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       clearTimeout(nudge);
       socket.pause();
-      socket.off('data', onData);
+      stopReading();
       socket.off('end', onEnd);
       socket.off('error', onError);
       socket.off('close', onClose);
       signal.removeEventListener('abort', onAbort);
     };
     const fail = (error: Error): void => {
+      if (settled) return;
       done();
       reject(error);
     };
     function onData(chunk: Buffer): void {
+      if (settled) return;
       let result: ReturnType<HelloReader['push']>;
       try {
         result = reader.push(chunk);
@@ -80,7 +88,8 @@ export function runHandshake(socket: Socket, options: HandshakeOptions): Promise
         return;
       }
       done();
-      resolve({ hello: result.hello, rest: result.rest });
+      // Copied: the chunk may be a reused read buffer.
+      resolve({ hello: result.hello, rest: Buffer.from(result.rest) });
     }
     function onEnd(): void {
       fail(
@@ -118,16 +127,14 @@ export function runHandshake(socket: Socket, options: HandshakeOptions): Promise
     function onAbort(): void {
       fail(abortReasonToError(signal, `connect to ${peer}`));
     }
-    if (signal.aborted) {
-      onAbort();
-      return;
-    }
-    socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
     signal.addEventListener('abort', onAbort, { once: true });
     if (options.role === 'client') sendHello();
-    socket.resume();
+    // Last: a socket with a read sink may hand over bytes it already read, synchronously.
+    stopReading = onChunks(socket, onData);
+    if (settled) stopReading();
+    else socket.resume();
   });
 }

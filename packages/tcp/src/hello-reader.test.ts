@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { AnttError, ErrorCode } from '@antt/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+
+/** fast-check prints the seed of a failing run; ANTT_TEST_SEED replays it. */
+const FUZZ = process.env.ANTT_TEST_SEED ? { seed: Number(process.env.ANTT_TEST_SEED) } : {};
 import { HelloReader } from './hello-reader.js';
 import { encodeHello, HELLO_BYTES } from './wire-format.js';
 
@@ -85,6 +88,7 @@ describe('HelloReader', () => {
           }
         },
       ),
+      FUZZ,
     );
   });
 });

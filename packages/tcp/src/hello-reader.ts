@@ -44,7 +44,8 @@ export class HelloReader {
   }
 
   push(chunk: Buffer): HelloResult {
-    if (this.#seenBytes < 256) this.#seen.push(chunk.subarray(0, 256));
+    // Copied: the chunk may be a reused read buffer.
+    if (this.#seenBytes < 256) this.#seen.push(Buffer.from(chunk.subarray(0, 256)));
     this.#seenBytes += chunk.length;
     let offset = 0;
     while (offset < chunk.length) {

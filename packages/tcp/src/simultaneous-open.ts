@@ -8,6 +8,7 @@ import {
   networkError,
   TimeoutError,
 } from '@antt/core';
+import { ReadSink } from './read-sink.js';
 
 /** After a refused attempt, listen on the local port for a random time in this range, then try again. */
 export const RETRY_MIN_MS = 50;
@@ -142,7 +143,9 @@ export class SimultaneousOpener {
     return new Promise<AttemptOutcome>((resolve) => {
       let socket: Socket;
       try {
+        const sink = new ReadSink();
         socket = netConnect({
+          onread: sink.onread,
           host: remote.host,
           port: remote.port,
           localPort,
@@ -151,6 +154,7 @@ export class SimultaneousOpener {
           allowHalfOpen: true,
           noDelay: true,
         });
+        sink.attach(socket);
       } catch (error) {
         resolve({ error: error as NodeJS.ErrnoException });
         return;

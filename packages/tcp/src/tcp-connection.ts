@@ -19,6 +19,7 @@ import { FrameDecoder } from './frame-decoder.js';
 import { FrameWriter } from './frame-writer.js';
 import { runHandshake } from './handshake.js';
 import { type ResolvedTcpOptions, resolveTcpOptions, type TcpConnectionOptions } from './options.js';
+import { chunksAreTransient, onChunks, setDirectTarget } from './read-sink.js';
 import { normalizeHost, SimultaneousOpener, TransientFailure } from './simultaneous-open.js';
 import { encodeHello, FrameType, type Hello, NONCE_BYTES } from './wire-format.js';
 
@@ -261,9 +262,14 @@ export class TcpConnection extends BaseConnection {
       peer,
       onMessage: (message) => this._deliver(message),
       onControl: (type, payload) => this.#onControl(type, payload),
+      transientChunks: chunksAreTransient(socket),
     });
     socket.off('error', ignore);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    onChunks(socket, (chunk) => this.#onData(chunk));
+    setDirectTarget(socket, {
+      readTarget: (minBytes) => (this.#silent ? undefined : this.#decoder?.readTarget(minBytes)),
+      commitRead: (bytes) => this.#onDirectRead(bytes),
+    });
     socket.on('end', () => this.#onEnd());
     socket.on('error', (error: NodeJS.ErrnoException) => this.#onSocketError(error));
     socket.on('close', () => {
@@ -283,6 +289,18 @@ export class TcpConnection extends BaseConnection {
       this.#fail(error as Error);
       return;
     }
+    this.#pauseIfQueueFull();
+  }
+
+  /** Bytes the kernel wrote straight into the message being assembled. */
+  #onDirectRead(bytes: number): void {
+    if (this.#silent) return;
+    this.#lastHeardAt = performance.now();
+    this.#decoder!.commitRead(bytes);
+    this.#pauseIfQueueFull();
+  }
+
+  #pauseIfQueueFull(): void {
     if (this._receiveQueueFull && !this.#pausedForQueue && this.state !== 'closed') {
       this.#pausedForQueue = true;
       this.#socket!.pause();
