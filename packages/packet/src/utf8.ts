@@ -1,10 +1,12 @@
 /**
  * UTF-8 helpers for the codec's hot paths. Short strings are cheaper to convert in JavaScript than to
- * hand to TextEncoder/TextDecoder (each call crosses into C++ and allocates a view), so the encoder and
- * decoder use these below their length thresholds and the platform codecs above them.
+ * hand to TextEncoder/TextDecoder (each call crosses into C++ and allocates a view), so the encoder
+ * writes short strings itself and the decoder builds short ASCII itself; everything else goes to the
+ * platform codecs, which measured faster than JavaScript on non-ASCII input of any length.
  *
- * Validity follows the Unicode Standard, Table 3-7 (also the WHATWG Encoding "UTF-8 decode" algorithm in
- * fatal mode): no overlong forms, no surrogate code points (U+D800..U+DFFF), nothing above U+10FFFF.
+ * Decoding validity is the platform decoder's in fatal mode, i.e. the WHATWG Encoding "UTF-8 decode"
+ * algorithm, which matches the Unicode Standard, Table 3-7: no overlong forms, no surrogate code points
+ * (U+D800..U+DFFF), nothing above U+10FFFF.
  */
 
 /** One scratch `TextDecoder`: fatal so that bad bytes throw instead of turning into U+FFFD, and
@@ -19,7 +21,6 @@ const LAST_LOW_SURROGATE = 0xdfff;
 const FIRST_TWO_BYTE = 0x80;
 const FIRST_THREE_BYTE = 0x800;
 const FIRST_FOUR_BYTE = 0x10000;
-const LAST_CODE_POINT = 0x10ffff;
 
 /** Index of the first lone surrogate in `text`, or -1 if it is well-formed UTF-16. */
 export function findLoneSurrogate(text: string): number {
@@ -134,60 +135,6 @@ function asciiRun(s: Uint8Array, at: number, length: number): string {
         : head + asciiRun(s, at + FROM_CHAR_CODE_RUN, length - FROM_CHAR_CODE_RUN);
     }
   }
-}
-
-/**
- * Decodes `length` bytes at `start` as strict UTF-8 in JavaScript; returns undefined if they are not
- * valid UTF-8. Meant for short inputs: it builds the string one code unit at a time.
- */
-export function readUtf8(source: Uint8Array, start: number, length: number): string | undefined {
-  const end = start + length;
-  let text = '';
-  let at = start;
-  while (at < end) {
-    const lead = source[at++]!;
-    if (lead < FIRST_TWO_BYTE) {
-      text += String.fromCharCode(lead);
-      continue;
-    }
-    let codePoint: number;
-    let minimum: number;
-    let continuation: number;
-    if ((lead & 0xe0) === 0xc0) {
-      codePoint = lead & 0x1f;
-      minimum = FIRST_TWO_BYTE;
-      continuation = 1;
-    } else if ((lead & 0xf0) === 0xe0) {
-      codePoint = lead & 0x0f;
-      minimum = FIRST_THREE_BYTE;
-      continuation = 2;
-    } else if ((lead & 0xf8) === 0xf0) {
-      codePoint = lead & 0x07;
-      minimum = FIRST_FOUR_BYTE;
-      continuation = 3;
-    } else {
-      return undefined; // a stray continuation byte or a lead byte 0xf8..0xff
-    }
-    if (at + continuation > end) return undefined;
-    for (let k = 0; k < continuation; k++) {
-      const next = source[at++]!;
-      if ((next & 0xc0) !== 0x80) return undefined;
-      codePoint = (codePoint << 6) | (next & 0x3f);
-    }
-    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8 (Table 3-7).
-    if (codePoint < minimum || codePoint > LAST_CODE_POINT) return undefined;
-    if (codePoint >= FIRST_HIGH_SURROGATE && codePoint <= LAST_LOW_SURROGATE) return undefined;
-    if (codePoint < FIRST_FOUR_BYTE) {
-      text += String.fromCharCode(codePoint);
-    } else {
-      const offset = codePoint - FIRST_FOUR_BYTE;
-      text += String.fromCharCode(
-        FIRST_HIGH_SURROGATE + (offset >> 10),
-        FIRST_LOW_SURROGATE + (offset & 0x3ff),
-      );
-    }
-  }
-  return text;
 }
 
 /** Strict platform decode of `length` bytes at `start`; undefined if they are not valid UTF-8. */
