@@ -1,0 +1,146 @@
+/**
+ * `antt-shell serve`: wait for the peer, authenticate it, serve one session, and wait again. Every
+ * session event and every refusal goes to the log (stdout) with a timestamp and the peer's id.
+ */
+import { AnttError, type Connection, ErrorCode, formatAddress } from '@antt/core';
+import type { Identity } from '@antt/secure';
+import { PROGRAM, type ServeConfig } from './cli.js';
+import { openConnection, peerInfo } from './connection.js';
+import { greetClient, RefusedError } from './greeting.js';
+import { Jail } from './jail.js';
+import { ProtocolMessageError } from './protocol.js';
+import { Session } from './session.js';
+
+/** Each connect attempt waits this long before the next begins (the peer may come any time). */
+const ATTEMPT_MS = 10_000;
+/** Pause after a failed attempt that ended early (refused peer), so a misconfigured client cannot spin us. */
+const RETRY_PAUSE_MS = 1_000;
+
+/** After a session, how long the local port may stay busy while its socket closes. */
+const PORT_RELEASE_MS = 5_000;
+const PORT_RETRY_MS = 100;
+
+export type Log = (line: string) => void;
+
+export function timestampedLog(write: (text: string) => void): Log {
+  return (line) => write(`${new Date().toISOString()} ${line}\n`);
+}
+
+export async function serve(
+  config: ServeConfig,
+  identity: Identity,
+  signal: AbortSignal,
+  log: Log,
+): Promise<number> {
+  const jail = await Jail.open(config.root);
+  const peerAddress = formatAddress(config.peer);
+  const auth = [
+    config.passphrase !== undefined ? 'passphrase' : undefined,
+    config.allowedPeers.length > 0 ? `${config.allowedPeers.length} allowed peer id(s)` : undefined,
+  ]
+    .filter(Boolean)
+    .join(' + ');
+  log(`${PROGRAM} serve: peer id ${identity.peerId} (identity ${config.identityPath})`);
+  log(
+    `serving ${jail.root} over ${config.transport} on port ${config.port}; commands ${config.exec ? 'allowed' : 'off (--no-exec)'}; clients must have: ${auth}`,
+  );
+  let deadline =
+    config.connectTimeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + config.connectTimeoutMs;
+  let announced = false;
+  let portReleaseUntil = 0;
+  while (!signal.aborted) {
+    if (!announced) {
+      log(
+        `waiting for ${peerAddress} (there: ${PROGRAM} connect --port ${config.peer.port} --peer <this host>:${config.port} ...)`,
+      );
+      announced = true;
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      log(`nobody came within --connect-timeout ${config.connectTimeoutMs! / 1000} s; stopping`);
+      return 1;
+    }
+    let connection: Connection;
+    try {
+      connection = await openConnection({
+        mode: 'serve',
+        transport: config.transport,
+        localPort: config.port,
+        peer: config.peer,
+        security: { identity, passphrase: config.passphrase, allowedPeers: config.allowedPeers },
+        timeoutMs: Math.min(ATTEMPT_MS, left),
+        signal,
+      });
+    } catch (error) {
+      if (signal.aborted) break;
+      const code = AnttError.is(error) ? error.code : undefined;
+      if (code === ErrorCode.TIMEOUT) continue;
+      // The last session's socket may take a moment to close; a port busy from the start is fatal.
+      if (code === ErrorCode.NETWORK && Date.now() < portReleaseUntil) {
+        await pause(PORT_RETRY_MS, signal);
+        continue;
+      }
+      if (code === ErrorCode.NETWORK || code === ErrorCode.INVALID_ARGUMENT) throw error;
+      if (code === ErrorCode.AUTH) log(`refused ${peerAddress}: ${(error as Error).message}`);
+      else log(`connection attempt from ${peerAddress} failed: ${(error as Error).message}`);
+      await pause(RETRY_PAUSE_MS, signal);
+      continue;
+    }
+    await runSession(connection, config, jail, log, signal);
+    portReleaseUntil = Date.now() + PORT_RELEASE_MS;
+    deadline =
+      config.connectTimeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + config.connectTimeoutMs;
+    announced = false;
+  }
+  log('stopped');
+  return 0;
+}
+
+async function runSession(
+  connection: Connection,
+  config: ServeConfig,
+  jail: Jail,
+  log: Log,
+  signal: AbortSignal,
+): Promise<void> {
+  const address = connection.remoteAddress ? formatAddress(connection.remoteAddress) : 'unknown address';
+  let who = `${peerInfo(connection).peerId ?? 'unauthenticated peer'} ${address}`;
+  const peerLog: Log = (line) => log(`[${who}] ${line}`);
+  const stop = (): void => connection.destroy();
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    const { authenticatedBy } = await greetClient(connection, {
+      passphrase: config.passphrase,
+      allowedPeers: config.allowedPeers,
+      welcome: { root: jail.root, cwd: '.', exec: config.exec, peerId: peerInfo(connection).peerId ?? '' },
+    });
+    if (!peerInfo(connection).peerId) who = `${address} (${authenticatedBy})`;
+    peerLog(
+      `session opened (${connection.transport}${peerInfo(connection).encrypted ? ', encrypted' : ', NOT encrypted'})`,
+    );
+    await new Session({ connection, jail, exec: config.exec, log: peerLog }).run();
+    peerLog('session closed by the client');
+    await connection.close().catch(() => {});
+  } catch (error) {
+    if (error instanceof RefusedError) peerLog(`refused: ${error.message}`);
+    else if (error instanceof ProtocolMessageError)
+      peerLog(`protocol error, session ended: ${error.message}`);
+    else if (signal.aborted) peerLog('session ended: the server is stopping');
+    else peerLog(`session ended: ${(error as Error).message}`);
+    await connection.close({ timeout: 2_000 }).catch(() => connection.destroy());
+  } finally {
+    signal.removeEventListener('abort', stop);
+  }
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
