@@ -1,0 +1,152 @@
+/**
+ * Two real antt-chat processes in tmux, typed at and read from like a person would: lines both ways,
+ * a peer that leaves, one that vanishes (kill -9) and comes back, a file with /send.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { freePorts, startChat, workDir } from './helpers/chat.js';
+import { TmuxServer, tmuxAvailable } from './helpers/tmux.js';
+
+const CONNECTED = (peer: string, transport = 'udp') => new RegExp(`connected to ${peer} over ${transport}`);
+
+describe.skipIf(!tmuxAvailable())('antt-chat in two terminals', () => {
+  let server: TmuxServer;
+  let dir: string;
+
+  beforeEach(() => {
+    server = new TmuxServer();
+    dir = workDir();
+  });
+
+  afterEach(() => {
+    server.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('waits for the peer, queues an early line, exchanges lines both ways and sees the peer leave', async () => {
+    const [alicePort, bobPort] = (await freePorts(2)) as [number, number];
+    const alice = startChat(server, {
+      name: 'alice',
+      port: alicePort,
+      peerPort: bobPort,
+      dir: join(dir, 'a'),
+    });
+    await alice.waitFor(`waiting for peer 127.0.0.1:${bobPort} over udp`);
+    alice.type('anyone there?');
+    await alice.waitFor('<alice> anyone there?   (queued: will send when the peer is here)');
+
+    const bob = startChat(server, { name: 'bob', port: bobPort, peerPort: alicePort, dir: join(dir, 'b') });
+    await alice.waitFor(CONNECTED('bob'));
+    await bob.waitFor(CONNECTED('alice'));
+    await bob.waitFor('<alice> anyone there?');
+    await alice.waitFor('sent 1 queued line');
+
+    bob.type('hello alice');
+    await alice.waitFor(/\d\d:\d\d:\d\d <bob> hello alice/);
+    alice.type('hello bob, /not a command');
+    await bob.waitFor('<alice> hello bob, /not a command');
+    alice.type('//slash first');
+    await bob.waitFor('<alice> /slash first');
+
+    bob.type('/status');
+    const status = await bob.waitFor(/queued: +0 lines waiting for the peer/);
+    expect(status).toMatch(/state: +connected to alice at 127\.0\.0\.1:\d+/);
+    expect(status).toMatch(/transport: +udp from local port \d+/);
+
+    bob.type('/quit');
+    await bob.waitFor('[exited 0]');
+    await alice.waitFor('bob left');
+    await alice.waitFor(`waiting for peer 127.0.0.1:${bobPort}`);
+    expect(alice.screen()).not.toMatch(/Error|\n\s+at /);
+  });
+
+  it('notices a peer that vanishes, keeps what is typed meanwhile, and reconnects when it is back', async () => {
+    const [alicePort, bobPort] = (await freePorts(2)) as [number, number];
+    const extra = ['--idle-timeout', '2'];
+    const alice = startChat(server, {
+      name: 'alice',
+      port: alicePort,
+      peerPort: bobPort,
+      dir: join(dir, 'a'),
+      extra,
+    });
+    const bobSide = { name: 'bob', port: bobPort, peerPort: alicePort, dir: join(dir, 'b'), extra };
+    let bob = startChat(server, bobSide);
+    await alice.waitFor(CONNECTED('bob'));
+
+    process.kill(bob.programPid(), 'SIGKILL');
+    await alice.waitFor('bob vanished (no answer for 2.0 s)', 8_000);
+    alice.type('did you crash?');
+    await alice.waitFor('<alice> did you crash?   (queued');
+
+    bob.close();
+    bob = startChat(server, { ...bobSide, name: 'bob2' });
+    await bob.waitFor('<alice> did you crash?', 15_000);
+    await alice.waitFor(CONNECTED('bob2'));
+    bob.type('back again');
+    await alice.waitFor('<bob2> back again');
+  });
+
+  it('sends a file with /send: same SHA-256, no overwrite, and a clear line for a file that is not there', async () => {
+    const [alicePort, bobPort] = (await freePorts(2)) as [number, number];
+    const alice = startChat(server, {
+      name: 'alice',
+      port: alicePort,
+      peerPort: bobPort,
+      dir: join(dir, 'a'),
+    });
+    const bob = startChat(server, { name: 'bob', port: bobPort, peerPort: alicePort, dir: join(dir, 'b') });
+    await alice.waitFor(CONNECTED('bob'));
+    await bob.waitFor(CONNECTED('alice'));
+
+    const content = randomBytes(3_000_000);
+    writeFileSync(join(dir, 'a', 'photo.jpg'), content);
+    writeFileSync(join(dir, 'b', 'photo.jpg'), 'an older photo bob already has');
+    alice.type('/send photo.jpg');
+    await bob.waitFor(
+      /received photo\.jpg: saved as .*photo-1\.jpg \(3\.0 MB in [\d.]+ s, SHA-256 verified\)/,
+    );
+    await alice.waitFor('bob saved it (3.0 MB, SHA-256 verified)');
+    const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+    expect(sha(readFileSync(join(dir, 'b', 'photo-1.jpg')))).toBe(sha(content));
+    expect(readFileSync(join(dir, 'b', 'photo.jpg'), 'utf8')).toBe('an older photo bob already has');
+
+    alice.type('/send no-such-file.txt');
+    await alice.waitFor('/send: cannot read no-such-file.txt: no such file');
+    alice.type('/send .');
+    await alice.waitFor('/send: cannot send .: it is a directory');
+    alice.type('still here');
+    await bob.waitFor('<alice> still here');
+    expect(alice.screen()).not.toMatch(/\n\s+at /);
+  });
+
+  it('talks over tcp too, with the roles worked out by itself', async () => {
+    const [alicePort, bobPort] = (await freePorts(2)) as [number, number];
+    const extra = ['--transport', 'tcp'];
+    const alice = startChat(server, {
+      name: 'alice',
+      port: alicePort,
+      peerPort: bobPort,
+      dir: join(dir, 'a'),
+      extra,
+    });
+    const bob = startChat(server, {
+      name: 'bob',
+      port: bobPort,
+      peerPort: alicePort,
+      dir: join(dir, 'b'),
+      extra,
+    });
+    await alice.waitFor(CONNECTED('bob', 'tcp'), 15_000);
+    await bob.waitFor(CONNECTED('alice', 'tcp'), 15_000);
+    alice.type('over tcp');
+    await bob.waitFor('<alice> over tcp');
+    bob.type('tcp back');
+    await alice.waitFor('<bob> tcp back');
+    alice.keys('C-d');
+    await alice.waitFor('[exited 0]');
+    await bob.waitFor('alice left');
+  });
+});

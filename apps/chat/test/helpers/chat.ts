@@ -1,0 +1,61 @@
+/** Starting antt-chat the way a person would, on loopback ports that are free right now. */
+import { createSocket } from 'node:dgram';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Pane, TmuxServer } from './tmux.js';
+
+export const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+
+export function workDir(): string {
+  return mkdtempSync(join(tmpdir(), 'antt-chat-test-'));
+}
+
+/** Two ports the kernel just handed out (UDP and TCP share nothing on loopback for these tests). */
+export async function freePorts(count: number): Promise<number[]> {
+  const sockets = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const socket = createSocket('udp4');
+      await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+      return socket;
+    }),
+  );
+  const ports = sockets.map((socket) => socket.address().port);
+  for (const socket of sockets) socket.close();
+  return ports;
+}
+
+export interface ChatSide {
+  name: string;
+  port: number;
+  peerPort: number;
+  dir: string;
+  extra?: string[];
+}
+
+/** Starts one side in its own directory (identity, downloads and HOME live there). */
+export function startChat(server: TmuxServer, side: ChatSide): Pane {
+  mkdirSync(side.dir, { recursive: true });
+  return server.start(
+    side.name,
+    [
+      process.execPath,
+      MAIN,
+      '--port',
+      String(side.port),
+      '--peer',
+      `127.0.0.1:${side.peerPort}`,
+      '--passphrase',
+      'test passphrase',
+      '--name',
+      side.name,
+      '--identity',
+      join(side.dir, 'identity.json'),
+      '--downloads',
+      side.dir,
+      ...(side.extra ?? []),
+    ],
+    { cwd: side.dir, env: { HOME: side.dir, NO_COLOR: '1' } },
+  );
+}
