@@ -15,6 +15,8 @@ const MiB = 1024 * 1024;
 const MESSAGE_BYTES = MiB;
 const CONNECT_TIMEOUT_MS = 20_000;
 const RUN_TIMEOUT_MS = 180_000;
+/** The first @antt/tcp side is refused and listening by the time the second starts. */
+const FIRST_SIDE_LEAD_MS = 300;
 const PEER = fileURLToPath(new URL('./peer.ts', import.meta.url));
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
@@ -98,6 +100,12 @@ interface PathSpec {
   receiverAddress: string;
   /** How the raw node:net baseline opens its connection on this path. */
   raw: 'listen' | 'simultaneous';
+  /**
+   * Which @antt/tcp side starts first. On loopback the first one is refused and listens, so the later
+   * one dials into its listener: the receiver's socket is then an accepted one (first: 'recv') or an
+   * outgoing one (first: 'send'). Through the NATs both dial (undefined: start both at once).
+   */
+  first?: 'recv' | 'send';
 }
 
 async function runOnce(path: PathSpec, bytes: number, transport: Row['transport']): Promise<Row> {
@@ -122,9 +130,26 @@ async function runOnce(path: PathSpec, bytes: number, transport: Row['transport'
     remotePort: recvPort,
     rawOpen: path.raw === 'listen' ? 'connect' : 'simultaneous',
   };
-  const receiver = path.launchReceiver(recvPlan);
-  if (mode === 'raw' && path.raw === 'listen') await receiver.waitFor('listening');
-  const sender = path.launchSender(sendPlan);
+  let sender: Running;
+  let receiver: Running;
+  if (mode === 'raw' && path.raw === 'listen') {
+    receiver = path.launchReceiver(recvPlan);
+    await receiver.waitFor('listening');
+    sender = path.launchSender(sendPlan);
+  } else if (mode === 'antt' && path.first === 'send') {
+    sender = path.launchSender(sendPlan);
+    await sender.waitFor('connecting');
+    await new Promise((resolve) => setTimeout(resolve, FIRST_SIDE_LEAD_MS));
+    receiver = path.launchReceiver(recvPlan);
+  } else if (mode === 'antt' && path.first === 'recv') {
+    receiver = path.launchReceiver(recvPlan);
+    await receiver.waitFor('connecting');
+    await new Promise((resolve) => setTimeout(resolve, FIRST_SIDE_LEAD_MS));
+    sender = path.launchSender(sendPlan);
+  } else {
+    receiver = path.launchReceiver(recvPlan);
+    sender = path.launchSender(sendPlan);
+  }
   const [send, recv] = await Promise.all([sender.result, receiver.result]);
   if (recv.bytes < bytes) throw new Error(`receiver got ${recv.bytes} of ${bytes} bytes`);
   return { path: path.name, bytes, transport, send, recv };
@@ -221,15 +246,16 @@ async function main(): Promise<void> {
     `@antt/tcp bench: Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ` +
       `kernel congestion control ${congestion}, ${MESSAGE_BYTES / MiB} MiB messages/writes, both sides under tsx`,
   );
+  const loopback = {
+    launchSender: launchLocal,
+    launchReceiver: launchLocal,
+    senderAddress: '127.0.0.1',
+    receiverAddress: '127.0.0.1',
+    raw: 'listen',
+  } as const;
   const paths: PathSpec[] = [
-    {
-      name: 'loopback',
-      launchSender: launchLocal,
-      launchReceiver: launchLocal,
-      senderAddress: '127.0.0.1',
-      receiverAddress: '127.0.0.1',
-      raw: 'listen',
-    },
+    { ...loopback, name: 'loopback, receiver accepted', first: 'recv' },
+    { ...loopback, name: 'loopback, receiver dialled', first: 'send' },
   ];
   const lab = await labPath();
   if (typeof lab === 'string') console.log(`lab path skipped: ${lab}`);

@@ -53,8 +53,9 @@ async function runAntt(): Promise<void> {
     remote: { host: plan.remoteHost, port: plan.remotePort },
     role: plan.side === 'send' ? 'client' : 'server',
   });
+  process.stdout.write('connecting\n');
   await connection.connect({ timeout: plan.connectTimeoutMs });
-  process.stdout.write('connected\n');
+  process.stdout.write(`connected after ${connection.stats().connectAttempts} attempts\n`);
   if (plan.side === 'send') {
     const message = Buffer.alloc(plan.messageBytes, 0x5a);
     for (let sent = 0; sent < plan.bytes; sent += plan.messageBytes) await connection.send(message);
