@@ -53,7 +53,7 @@ import {
 /** Size of one shared slab. A retained small packet keeps its whole slab alive, so this stays modest. */
 const SLAB_BYTES = 32 * 1024;
 /** Packets up to this size are returned as slab views; larger ones get their own ArrayBuffer. */
-export const POOLED_PACKET_MAX_BYTES = 2 * 1024;
+const POOLED_PACKET_MAX_BYTES = 2 * 1024;
 /** Slab views start on 8-byte boundaries, so a Float64Array or Uint32Array over one is possible. */
 const SLAB_ALIGNMENT_BYTES = 8;
 /** Initial size of the private scratch buffer that large packets are built in. */
