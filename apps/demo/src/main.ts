@@ -64,11 +64,16 @@ async function main(argv: string[]): Promise<number> {
     for (const transport of options.transports) {
       results.push(await runTransport(transport, file, directory, options.sizeBytes, sha256, passphrase));
     }
-    out.write(`\n${formatTable(results)}\n`);
+    out.write(`\n${formatTable(results)}\n\n`);
+    out.write(
+      'connect: until both sides finished the handshake. goodput: file bytes over the time from the first\n' +
+        "byte sent to the receiver's hash check. rtt: median of 10 message round trips before the transfer.\n",
+    );
     const unencrypted = results.filter((result) => result.encrypted !== true && result.error === undefined);
     if (unencrypted.length > 0) {
       out.write(
-        `\nNote: ${unencrypted.map((r) => r.transport).join(' and ')} ran UNENCRYPTED: encryption (@antt/secure) is not wired into this build of the transport yet, so the passphrase was ignored.\n`,
+        `Note: ${unencrypted.map((r) => r.transport).join(' and ')} ran UNENCRYPTED: encryption (@antt/secure) is not wired into this\n` +
+          'build of the transports yet, so the passphrase was passed but not used.\n',
       );
     }
     const tcp = results.find((result) => result.transport === 'tcp');
@@ -175,7 +180,7 @@ async function runTransport(
     if (after !== undefined) {
       result.retransmissions = after - retransmittedBefore;
       result.retransmissionsNote =
-        "TCP retransmissions are the kernel's, counted for the whole machine during the transfer (/proc/net/snmp).";
+        "TCP retransmissions: the kernel's, machine-wide, during the transfer (/proc/net/snmp).";
     }
   }
   for (const [index, peer] of peers.entries()) {
