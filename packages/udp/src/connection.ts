@@ -21,6 +21,7 @@ import {
 } from '@antt/core';
 import { type Attachment, UdpEndpoint } from './endpoint.js';
 import {
+  maxDatagramBytesFor,
   type ResolvedTransportOptions,
   resolveTransportOptions,
   type UdpTransportOptions,
@@ -88,6 +89,18 @@ export class UdpConnection extends BaseConnection {
     return this.#endpoint;
   }
 
+  /** @internal Internal state of the protocol core, for diagnosing a stall. */
+  _debugState(): Record<string, unknown> | undefined {
+    const attachment = this.#attachment;
+    return (
+      attachment && {
+        ...attachment.core.debugState(performance.now()),
+        timerAt: attachment.timerAt - performance.now(),
+        queued: attachment.queued,
+      }
+    );
+  }
+
   // ---- hooks ----------------------------------------------------------------------------------
 
   protected async _connect(signal: AbortSignal): Promise<void> {
@@ -141,6 +154,7 @@ export class UdpConnection extends BaseConnection {
           localId: randomConnectionId(),
           initiator,
           datagramBytes: this.#transport.datagramBytes,
+          maxDatagramBytes: maxDatagramBytesFor(this.#transport, this.#remote.host),
           protection: this.#transport.protection,
           congestion: this.#transport.congestion,
           idleTimeoutMs: this.#transport.idleTimeoutMs,
@@ -242,6 +256,8 @@ export class UdpConnection extends BaseConnection {
       duplicatesDropped: core.duplicatesDropped,
       invalidDropped: core.invalidDropped,
       outOfOrderDropped: core.overCapDropped,
+      datagramBytes: core.pathMtu.current,
+      mtuProbesSent: core.pathMtu.probesSent,
       bytesSentOnWire: core.bytesSentOnWire,
       bytesReceivedOnWire: core.bytesReceivedOnWire,
     };

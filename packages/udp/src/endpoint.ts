@@ -11,7 +11,12 @@ import { performance } from 'node:perf_hooks';
 import { type Address, AnttError, ErrorCode, networkError, scopedSignal, type WaitOptions } from '@antt/core';
 import { acceptConnection, UdpConnection, type UdpConnectionOptions } from './connection.js';
 import { DatagramPool } from './datagram-pool.js';
-import { DEFAULT_SOCKET_BUFFER_BYTES, resolveTransportOptions, type UdpTransportOptions } from './options.js';
+import {
+  DEFAULT_SOCKET_BUFFER_BYTES,
+  poolDatagramBytes,
+  resolveTransportOptions,
+  type UdpTransportOptions,
+} from './options.js';
 import type { ConnectionCore } from './protocol/connection-core.js';
 import {
   CONNECTION_ID_BYTES,
@@ -28,8 +33,9 @@ import {
 const NOT_ANTT_MAGIC_DISTANCE = 4;
 /** Datagrams produced per connection before yielding to the event loop (so acknowledgements get read). */
 const MAX_BURST_DATAGRAMS = 64;
-/** Datagrams that may wait in libuv's send queue. */
-const SEND_POOL_DATAGRAMS = 512;
+/** Bytes of send buffers per endpoint: bounds what may wait in libuv's send queue. */
+const SEND_POOL_BYTES = 4 * 1024 * 1024;
+const MIN_POOL_DATAGRAMS = 128;
 /** Connections accepted but not yet taken by accept(). */
 const DEFAULT_ACCEPT_BACKLOG = 64;
 /** IDs of closed connections remembered so their stray datagrams are counted as such. */
@@ -115,7 +121,11 @@ export class UdpEndpoint {
         callback: (e: Error | null, a: string, f: number) => void,
       ) => callback(null, address, isIPv6(address) ? 6 : 4),
     } as Parameters<typeof createSocket>[0]);
-    this.#pool = new DatagramPool(SEND_POOL_DATAGRAMS, resolveTransportOptions(options).datagramBytes);
+    const bufferBytes = poolDatagramBytes(resolveTransportOptions(options));
+    this.#pool = new DatagramPool(
+      Math.max(MIN_POOL_DATAGRAMS, Math.floor(SEND_POOL_BYTES / bufferBytes)),
+      bufferBytes,
+    );
     this.#socket.on('message', (datagram, remote) => this.#onDatagram(datagram, remote));
     this.#socket.on('error', () => {}); // per-send errors arrive in the send callback
     this.#ready = new Promise<void>((resolve, reject) => {

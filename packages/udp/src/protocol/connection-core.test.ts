@@ -19,7 +19,12 @@ interface Side {
   opened: boolean;
 }
 
-function side(id: number, initiator: boolean, congestion: 'newreno' | 'bbr' = 'newreno'): Side {
+function side(
+  id: number,
+  initiator: boolean,
+  congestion: 'newreno' | 'bbr' = 'newreno',
+  maxDatagramBytes = DATAGRAM_BYTES,
+): Side {
   const s = { messages: [], ended: undefined, opened: false } as unknown as Side;
   const host: CoreHost = {
     onOpen: () => {
@@ -38,6 +43,7 @@ function side(id: number, initiator: boolean, congestion: 'newreno' | 'bbr' = 'n
       localId: { hi: id, lo: id * 7 + 1 },
       initiator,
       datagramBytes: DATAGRAM_BYTES,
+      maxDatagramBytes,
       protection: new ChecksumProtection(),
       congestion: (bytes) => (congestion === 'bbr' ? new Bbr(bytes) : new NewReno(bytes)),
       idleTimeoutMs: 5_000,
@@ -62,7 +68,7 @@ class SimulatedLink {
     readonly a: Side,
     readonly b: Side,
     seed: number,
-    readonly options: { delayMs: number; loss: number; duplicate: number },
+    readonly options: { delayMs: number; loss: number; duplicate: number; maxBytes?: number },
   ) {
     this.#random = seed >>> 0 || 1;
   }
@@ -75,11 +81,12 @@ class SimulatedLink {
   }
 
   #pump(from: Side, to: Side): void {
-    const buffer = new Uint8Array(DATAGRAM_BYTES);
+    const buffer = new Uint8Array(65_536);
     for (let n = 0; n < 1000; n++) {
       const length = from.core.produce(buffer, this.now);
       if (length === 0) return;
       if (this.#next() < this.options.loss) continue;
+      if (length > (this.options.maxBytes ?? Number.POSITIVE_INFINITY)) continue; // the path's MTU
       const copies = this.#next() < this.options.duplicate ? 2 : 1;
       for (let c = 0; c < copies; c++) {
         this.#inFlight.push({
@@ -166,6 +173,26 @@ describe('ConnectionCore over a simulated link', () => {
       expect(b.ended).toEqual({ error: undefined });
     });
   }
+
+  it('finds the largest datagram the path carries, and falls back when the path shrinks', () => {
+    const a = side(1, true, 'newreno', 16_384);
+    const b = side(2, true, 'newreno', 16_384);
+    a.core.startHandshake(0);
+    b.core.startHandshake(0);
+    const options = { delayMs: 5, loss: 0, duplicate: 0, maxBytes: 9_000 };
+    const link = new SimulatedLink(a, b, 6, options);
+    link.run(() => a.opened && b.opened);
+    link.run(() => false, 3_000);
+    expect(a.core.pathMtu.current).toBe(8_192); // 16 384 never passed, 8 192 did
+    // The path's MTU drops (a route change): big datagrams vanish; the sender must notice and go back.
+    options.maxBytes = 1_300;
+    const messages = Array.from({ length: 16 }, (_, i) => new Uint8Array(64 * 1024).fill(i));
+    for (const m of messages) a.core.write(m);
+    link.run(() => b.messages.length === messages.length, 30_000);
+    expect(b.messages.map((m) => m[0])).toEqual(messages.map((m) => m[0]));
+    expect(a.core.pathMtu.current).toBe(1_200);
+    expect(a.core.pathMtu.blackHoles).toBe(1);
+  });
 
   it('ends with a timeout when the peer goes silent', () => {
     const { a, b, link } = pair(4);

@@ -17,6 +17,7 @@ import type { CongestionControllerFactory } from './congestion/controller.js';
 import { ReceiveWindow, SendWindow } from './flow-control.js';
 import { LossDetector, type LossListener } from './loss-detection.js';
 import { Pacer } from './pacer.js';
+import { PathMtu } from './path-mtu.js';
 import { type PacketProtection, RESERVED_TAG_BYTES } from './protection.js';
 import { Reassembly, StreamResult } from './reassembly.js';
 import { MAX_ACK_DELAY_MS } from './rtt.js';
@@ -63,8 +64,10 @@ export interface CoreConfig {
   localId: ConnectionId;
   /** Sends INIT (a connect()); false for a connection accepted from a peer's INIT. */
   initiator: boolean;
-  /** Largest datagram on the wire. */
+  /** Datagram size every path carries: the size packets start at. */
   datagramBytes: number;
+  /** Largest datagram path MTU discovery may try (equal to `datagramBytes`: no discovery). */
+  maxDatagramBytes: number;
   protection: PacketProtection;
   congestion: CongestionControllerFactory;
   idleTimeoutMs: number;
@@ -110,6 +113,7 @@ export class ConnectionCore implements LossListener {
   readonly #receiveWindow: ReceiveWindow;
   readonly #sendWindow = new SendWindow();
   readonly #pacer: Pacer;
+  readonly pathMtu: PathMtu;
   readonly #config: CoreConfig;
   readonly #host: CoreHost;
   readonly #reader = new WireReader();
@@ -160,6 +164,7 @@ export class ConnectionCore implements LossListener {
     );
     this.#receiveWindow = new ReceiveWindow(config.reassemblyBytes);
     this.#pacer = new Pacer(config.datagramBytes);
+    this.pathMtu = new PathMtu(config.datagramBytes, config.maxDatagramBytes);
     this.#lastReceiveAt = now;
     this.#lastAckElicitingSentAt = now;
   }
@@ -170,7 +175,7 @@ export class ConnectionCore implements LossListener {
 
   /** Bytes of payload one DATA packet carries at most (the AEAD tag room is always reserved). */
   get #payloadBudget(): number {
-    return this.#config.datagramBytes - HEADER_BYTES - RESERVED_TAG_BYTES;
+    return this.pathMtu.current - HEADER_BYTES - RESERVED_TAG_BYTES;
   }
 
   // ---- handshake ------------------------------------------------------------------------------
@@ -372,10 +377,16 @@ export class ConnectionCore implements LossListener {
   // ---- loss listener --------------------------------------------------------------------------
 
   onPacketAcked(sent: SentPackets, slot: number): void {
-    if (sent.flags[slot]! & SentFlag.FIN) this.stream.finAcked = true;
+    const flags = sent.flags[slot]!;
+    if (flags & SentFlag.FIN) this.stream.finAcked = true;
+    if (flags & SentFlag.MTU_PROBE) this.pathMtu.onProbeAcked(sent.streamOffset[slot]!, sent.timeSent[slot]!);
   }
 
   onPacketLost(sent: SentPackets, slot: number): void {
+    if (sent.flags[slot]! & SentFlag.MTU_PROBE) {
+      this.pathMtu.onProbeLost(sent.timeSent[slot]!);
+      return;
+    }
     const length = sent.streamLength[slot]!;
     if (length < 0) return;
     this.packetsRetransmitted++;
@@ -436,6 +447,38 @@ export class ConnectionCore implements LossListener {
     this.#host.onEnd(error);
   }
 
+  /** A snapshot of the internal state, for diagnosing a stalled connection. */
+  debugState(now: number): Record<string, unknown> {
+    const stream = this.stream;
+    return {
+      state: this.state,
+      datagramBytes: this.pathMtu.current,
+      bytesInFlight: this.loss.bytesInFlight,
+      congestionWindow: this.loss.cc.congestionWindow,
+      ptoCount: this.loss.ptoCount,
+      sentRing: [this.loss.sent.base, this.loss.sent.next],
+      stream: {
+        write: stream.writeOffset,
+        send: stream.sendOffset,
+        acked: stream.ackedOffset,
+        fin: stream.finOffset,
+        retransmissions: stream.hasRetransmissions,
+        flowLimit: this.#sendWindow.limit,
+      },
+      receive: {
+        read: this.reassembly.readOffset,
+        outOfOrder: this.reassembly.outOfOrderBytes,
+        advertised: this.#receiveWindow.advertised,
+        window: this.#host.receiveWindowBytes(),
+      },
+      ackElicitingSinceAck: this.#ackElicitingSinceAck,
+      pacingIn: this.#pacingDeadline - now,
+      blockedFor: now - this.#blockedSince,
+      nextDeadlineIn: this.nextDeadline() - now,
+      lossTimerIn: this.loss.timerDeadline() - now,
+    };
+  }
+
   // ---- timers ---------------------------------------------------------------------------------
 
   /** The earliest time something is due (absolute, same clock as `now`). */
@@ -448,6 +491,7 @@ export class ConnectionCore implements LossListener {
     }
     if (this.#ackElicitingSinceAck > 0) at = Math.min(at, this.#ackNow ? 0 : this.#ackDeadline);
     at = Math.min(at, this.loss.timerDeadline(), this.#drainDeadline, this.#pacingDeadline);
+    if (this.state === 'open') at = Math.min(at, this.pathMtu.deadline());
     if (this.state === 'open')
       at = Math.min(at, this.#lastAckElicitingSentAt + this.#config.keepAliveIntervalMs);
     if (this.#blockedSince !== Number.POSITIVE_INFINITY)
@@ -482,6 +526,7 @@ export class ConnectionCore implements LossListener {
       return;
     }
     if (this.#ackElicitingSinceAck > 0 && now >= this.#ackDeadline) this.#ackNow = true;
+    this.pathMtu.onTimeout(now, this.loss.ptoCount);
     if (now >= this.loss.timerDeadline() && this.loss.onTimeout(now)) {
       // RFC 9002 §6.2.4: probe with data when there is some (the oldest unacknowledged first), else PING.
       this.#probesPending = PROBES_PER_TIMEOUT;
@@ -525,6 +570,8 @@ export class ConnectionCore implements LossListener {
       this.state = 'closed';
       return this.#seal(out, pos, now, 0, -1, -1);
     }
+    const mtuProbe = this.state === 'open' ? this.pathMtu.probeDue(now) : 0;
+    if (mtuProbe > 0 && mtuProbe <= out.byteLength) return this.#produceMtuProbe(out, mtuProbe, now);
     const flowLimit = this.#sendWindow.limit;
     const probing = this.#probesPending > 0;
     const wantsData = this.stream.hasSendable(flowLimit);
@@ -532,9 +579,11 @@ export class ConnectionCore implements LossListener {
     this.#pacingDeadline = Number.POSITIVE_INFINITY;
     if (wantsData) {
       const cwndOpen =
-        this.loss.bytesInFlight + this.#config.datagramBytes <= this.loss.cc.congestionWindow || probing;
+        // A packet may go while the window is not yet full (it may overshoot by less than one packet): a
+        // window smaller than one datagram, after path MTU discovery raised the size, must not starve.
+        this.loss.bytesInFlight < this.loss.cc.congestionWindow || probing;
       if (cwndOpen) {
-        const delay = probing ? 0 : this.#pacer.delayMs(this.#config.datagramBytes, now);
+        const delay = probing ? 0 : this.#pacer.delayMs(this.pathMtu.current, now);
         if (delay <= 0) mayData = true;
         else this.#pacingDeadline = now + delay;
       }
@@ -575,6 +624,28 @@ export class ConnectionCore implements LossListener {
     }
     if (flags & SentFlag.ACK_ELICITING && this.#probesPending > 0) this.#probesPending--;
     return this.#seal(out, pos, now, flags, streamOffset, streamLength);
+  }
+
+  /** A PING padded to `size` bytes on the wire (RFC 8899 §4.1 probe). */
+  #produceMtuProbe(out: Uint8Array, size: number, now: number): number {
+    const payloadEnd = size - this.#config.protection.overheadBytes;
+    out[HEADER_BYTES] = FrameType.PING;
+    out.fill(FrameType.PADDING, HEADER_BYTES + 1, payloadEnd);
+    const packetNumber = this.#nextPacketNumber++;
+    writeHeader(out, PacketType.DATA, this.peerId, packetNumber);
+    const length = this.#config.protection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
+    this.packetsSent++;
+    this.bytesSentOnWire += length;
+    // Not in flight: a lost probe says nothing about congestion (RFC 8899 §4.4).
+    const slot = this.loss.onPacketSent(
+      packetNumber,
+      now,
+      length,
+      SentFlag.ACK_ELICITING | SentFlag.MTU_PROBE,
+    );
+    this.loss.sent.streamOffset[slot] = size;
+    this.pathMtu.onProbeSent(now, this.loss.probeTimeoutMs());
+    return length;
   }
 
   #updateBlocked(now: number): void {

@@ -14,7 +14,7 @@ export class Pacer {
   #lastRefill = 0;
   #rate = 0;
   #capacity: number;
-  readonly #datagramBytes: number;
+  #datagramBytes: number;
 
   constructor(datagramBytes: number) {
     this.#datagramBytes = datagramBytes;
@@ -27,10 +27,16 @@ export class Pacer {
     this.#refill(now);
     this.#rate = bytesPerMs;
     this.#capacity = Math.max(MIN_BURST_PACKETS * this.#datagramBytes, bytesPerMs * MIN_BURST_MS);
+    if (this.#tokens > this.#capacity) this.#tokens = this.#capacity;
   }
 
   /** Milliseconds until a datagram of `bytes` may leave (0: now). */
   delayMs(bytes: number, now: number): number {
+    if (bytes > this.#datagramBytes) {
+      // Path MTU discovery raised the datagram size: the bucket must hold a burst of the new size.
+      this.#datagramBytes = bytes;
+      this.#capacity = Math.max(this.#capacity, MIN_BURST_PACKETS * bytes);
+    }
     this.#refill(now);
     if (this.#tokens >= bytes) return 0;
     if (this.#rate <= 0) return 1;

@@ -3,7 +3,7 @@
  * ordered stream per direction; STREAM frames carry `(offset, bytes)` slices of it, so retransmitting a
  * lost frame is "send this offset range again", in a new packet.
  *
- * Small messages are copied into shared 64 KiB blocks (one allocation for many messages, and the caller
+ * Small messages are copied into shared 256 KiB blocks (one allocation for many messages, and the caller
  * may reuse its buffer as soon as `send()` resolves). Messages of {@link REFERENCE_THRESHOLD_BYTES} or
  * more are referenced, not copied, so a large message is never held twice; the connection then resolves
  * `send()` only once the peer has acknowledged all of it.
@@ -14,7 +14,10 @@
 import { writeUint32 } from './wire.js';
 
 export const LENGTH_PREFIX_BYTES = 4;
-const BLOCK_BYTES = 64 * 1024;
+/** Copy blocks: small messages are packed into them back to back, a record may span two. */
+const BLOCK_BYTES = 256 * 1024;
+/** Freed blocks kept for reuse, so a steady transfer allocates nothing. */
+const MAX_FREE_BLOCKS = 8;
 export const REFERENCE_THRESHOLD_BYTES = 1024 * 1024;
 
 interface Chunk {
@@ -45,6 +48,8 @@ export class SendStream {
   frameIsRetransmission = false;
 
   readonly #chunks: Chunk[] = [];
+  readonly #freeBlocks: Uint8Array[] = [];
+  readonly #prefix = new Uint8Array(LENGTH_PREFIX_BYTES);
   #chunkHead = 0;
   #tail: Chunk | undefined;
   /** Lost ranges waiting to be sent again: parallel arrays from #lostHead. */
@@ -65,25 +70,46 @@ export class SendStream {
   /** Appends one message record; returns the stream offset where it ends. */
   write(message: Uint8Array): number {
     const length = message.byteLength;
-    const record = LENGTH_PREFIX_BYTES + length;
+    writeUint32(this.#prefix, 0, length);
     if (length >= REFERENCE_THRESHOLD_BYTES) {
-      const prefix = new Uint8Array(LENGTH_PREFIX_BYTES);
-      writeUint32(prefix, 0, length);
-      this.#append(prefix, LENGTH_PREFIX_BYTES, this.writeOffset);
-      this.#append(message, length, this.writeOffset + LENGTH_PREFIX_BYTES);
+      this.#copyIn(this.#prefix, LENGTH_PREFIX_BYTES);
+      this.#chunks.push({ offset: this.writeOffset, bytes: message, length });
+      this.writeOffset += length;
       this.#tail = undefined;
     } else {
+      this.#copyIn(this.#prefix, LENGTH_PREFIX_BYTES);
+      this.#copyIn(message, length);
+    }
+    return this.writeOffset;
+  }
+
+  /** Copies bytes into the tail block, continuing in new (or recycled) blocks as they fill. */
+  #copyIn(source: Uint8Array, length: number): void {
+    let from = 0;
+    while (from < length) {
       let tail = this.#tail;
-      if (tail === undefined || tail.length + record > tail.bytes.byteLength) {
-        tail = this.#append(new Uint8Array(Math.max(BLOCK_BYTES, record)), 0, this.writeOffset);
+      if (tail === undefined || tail.length === tail.bytes.byteLength) {
+        tail = {
+          offset: this.writeOffset,
+          bytes: this.#freeBlocks.pop() ?? new Uint8Array(BLOCK_BYTES),
+          length: 0,
+        };
+        this.#chunks.push(tail);
         this.#tail = tail;
       }
-      writeUint32(tail.bytes, tail.length, length);
-      tail.bytes.set(message, tail.length + LENGTH_PREFIX_BYTES);
-      tail.length += record;
+      const take = Math.min(length - from, tail.bytes.byteLength - tail.length);
+      if (take <= 16) {
+        const bytes = tail.bytes;
+        for (let i = 0; i < take; i++) bytes[tail.length + i] = source[from + i]!;
+      } else
+        tail.bytes.set(
+          from === 0 && take === length ? source : source.subarray(from, from + take),
+          tail.length,
+        );
+      tail.length += take;
+      from += take;
+      this.writeOffset += take;
     }
-    this.writeOffset += record;
-    return this.writeOffset;
   }
 
   finish(): void {
@@ -180,6 +206,10 @@ export class SendStream {
       const chunk = chunks[this.#chunkHead]!;
       if (chunk === this.#tail || chunk.offset + chunk.length > this.ackedOffset) break;
       chunks[this.#chunkHead++] = undefined as unknown as Chunk;
+      // Recycle copy blocks (referenced messages belong to the application).
+      if (chunk.bytes.byteLength === BLOCK_BYTES && this.#freeBlocks.length < MAX_FREE_BLOCKS) {
+        this.#freeBlocks.push(chunk.bytes);
+      }
     }
     if (this.#chunkHead > 64 && this.#chunkHead * 2 > chunks.length) {
       chunks.splice(0, this.#chunkHead);
@@ -203,12 +233,6 @@ export class SendStream {
       this.#lostFin.length = 0;
       this.#lostHead = 0;
     }
-  }
-
-  #append(bytes: Uint8Array, length: number, offset: number): Chunk {
-    const chunk: Chunk = { offset, bytes, length };
-    this.#chunks.push(chunk);
-    return chunk;
   }
 
   #findChunk(offset: number): number {

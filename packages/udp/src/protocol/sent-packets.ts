@@ -17,6 +17,8 @@ export const SentFlag = {
   FIN: 8,
   /** Sent while the sender had nothing more to send: its delivery rate says little about the path. */
   APP_LIMITED: 16,
+  /** A path MTU probe (its stream offset field holds the probe's size). */
+  MTU_PROBE: 32,
 } as const;
 
 export class SentPackets {
