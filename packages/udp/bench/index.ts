@@ -1,5 +1,6 @@
 /**
- * `pnpm bench` (add `--quick` for 256 MiB instead of 1 GiB): one process sends to another, for each
+ * `pnpm bench` (add `--quick` for 256 MiB instead of 1 GiB, `--no-lab` for loopback only,
+ * `--only=antt,udx` for some transports): one process sends to another, for each
  * transport in the same run, and the table compares them. Antt/UDP is measured against node:net TCP (the
  * kernel's congestion control is named), udx-native, and the raw limit: a plain dgram blast of 1200-byte
  * datagrams one way (what arrived is counted). Loopback always; the namespace lab rows run when this
@@ -19,8 +20,10 @@ const only = process.argv
   ?.slice(7)
   .split(',');
 const sizes = quick ? [256 * MiB] : [256 * MiB, 1024 * MiB];
-const kinds = (only ?? ['raw', 'tcp', 'udx', 'antt']) as Kind[];
-type Kind = 'raw' | 'tcp' | 'udx' | 'antt';
+const kinds = (only ?? ['raw', 'tcp', 'udx', 'antt1200', 'antt']) as Kind[];
+export type Kind = 'raw' | 'tcp' | 'udx' | 'antt' | 'antt1200';
+/** A transfer that has not finished after this long is stopped and reported as such. */
+const TRANSFER_TIMEOUT_MS = 120_000;
 
 interface Side {
   bytes: number;
@@ -38,13 +41,30 @@ export interface Result {
   sender: Side;
   receiver: Side;
   goodputMBps: number;
+  /** The link's rate cap in bytes per second, for rows measured under one. */
+  capBytesPerSecond?: number;
+  /** Why the transfer did not complete, if it did not. */
+  failed?: string;
+}
+
+export interface TransferOptions {
+  /** Address the receiver binds. */
+  receiverHost: string;
+  /** Where the sender sends (default: receiverHost). */
+  senderTarget?: string;
+  /** Where the sender appears from, as the receiver sees it (udx needs it; default: receiverHost). */
+  senderSeenAs?: string;
+  path: string;
+  receiverNs?: string;
+  senderNs?: string;
+  capBytesPerSecond?: number;
 }
 
 /** Spawns `node --import tsx bench/peer.ts ...` (in a namespace when `netns` is given). */
 function peer(
   args: string[],
   netns?: string,
-): { lines: AsyncIterator<string>; write(line: string): void; done: Promise<number> } {
+): { lines: AsyncIterator<string>; write(line: string): void; done: Promise<number>; kill(): void } {
   const command = [
     process.execPath,
     '--conditions=source',
@@ -64,6 +84,7 @@ function peer(
     lines,
     write: (line) => child.stdin!.write(`${line}\n`),
     done: new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1))),
+    kill: () => child.kill('SIGKILL'),
   };
 }
 
@@ -73,34 +94,54 @@ async function next(lines: AsyncIterator<string>): Promise<Record<string, unknow
   return JSON.parse(value as string) as Record<string, unknown>;
 }
 
-export async function transfer(
-  kind: Kind,
-  total: number,
-  options: {
-    receiverHost: string;
-    senderTarget?: string;
-    path: string;
-    receiverNs?: string;
-    senderNs?: string;
-  },
-): Promise<Result> {
-  const receiver = peer(['receive', kind, String(total), options.receiverHost], options.receiverNs);
-  const ready = await next(receiver.lines);
-  const target = options.senderTarget ?? options.receiverHost;
-  const sender = peer(['send', kind, String(total), target, String(ready.port)], options.senderNs);
-  const senderReady = await next(sender.lines);
-  if (kind === 'udx') receiver.write(String(senderReady.port));
-  const [receiverDone, senderDone] = await Promise.all([next(receiver.lines), next(sender.lines)]);
-  await Promise.all([receiver.done, sender.done]);
-  const r = receiverDone as unknown as Side;
-  return {
-    kind,
-    path: options.path,
-    total,
-    sender: senderDone as unknown as Side,
-    receiver: r,
-    goodputMBps: r.bytes / MiB / r.seconds,
-  };
+export async function transfer(kind: Kind, total: number, options: TransferOptions): Promise<Result> {
+  const senderTarget = options.senderTarget ?? options.receiverHost;
+  const receiver = peer(
+    ['receive', kind, String(total), options.receiverHost, options.senderSeenAs ?? options.receiverHost],
+    options.receiverNs,
+  );
+  let sender: ReturnType<typeof peer> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`did not finish in ${TRANSFER_TIMEOUT_MS / 1000} s`)), TRANSFER_TIMEOUT_MS);
+  });
+  try {
+    const run = async (): Promise<Result> => {
+      const ready = await next(receiver.lines);
+      sender = peer(['send', kind, String(total), '0.0.0.0', senderTarget, String(ready.port)], options.senderNs);
+      const senderReady = await next(sender.lines);
+      if (kind === 'udx') receiver.write(String(senderReady.port));
+      const [receiverDone, senderDone] = await Promise.all([next(receiver.lines), next(sender.lines)]);
+      await Promise.all([receiver.done, sender.done]);
+      const r = receiverDone as unknown as Side;
+      return {
+        kind,
+        path: options.path,
+        total,
+        sender: senderDone as unknown as Side,
+        receiver: r,
+        goodputMBps: r.bytes / MiB / r.seconds,
+        capBytesPerSecond: options.capBytesPerSecond,
+      };
+    };
+    return await Promise.race([run(), timedOut]);
+  } catch (error) {
+    receiver.kill();
+    sender?.kill();
+    const empty: Side = { bytes: 0, seconds: 0, cpuSeconds: Number.NaN, peakRssMb: Number.NaN };
+    return {
+      kind,
+      path: options.path,
+      total,
+      sender: empty,
+      receiver: empty,
+      goodputMBps: 0,
+      capBytesPerSecond: options.capBytesPerSecond,
+      failed: (error as Error).message,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function kernelCongestionControl(): string {
@@ -115,7 +156,8 @@ const LABELS: Record<Kind, string> = {
   raw: 'raw dgram blast (1200 B)',
   tcp: `node:net TCP (${kernelCongestionControl()})`,
   udx: 'udx-native',
-  antt: 'Antt/UDP',
+  antt1200: 'Antt/UDP, 1200 B fixed',
+  antt: 'Antt/UDP (MTU discovery)',
 };
 
 export function printTable(results: Result[]): void {
@@ -126,6 +168,7 @@ export function printTable(results: Result[]): void {
     'goodput MiB/s',
     'vs raw',
     'vs udx',
+    'of cap',
     'CPU s send/recv',
     'peak RSS MB send/recv',
   ];
@@ -139,9 +182,10 @@ export function printTable(results: Result[]): void {
       LABELS[r.kind] +
         (r.kind === 'raw' ? ` ${(100 * (r.receiver.arrivedShare ?? 1)).toFixed(1)}% arrived` : ''),
       `${r.total / MiB} MiB`,
-      r.goodputMBps.toFixed(1),
+      r.failed ? `failed: ${r.failed}` : r.goodputMBps.toFixed(1),
       ratio(raw),
       ratio(udx),
+      r.capBytesPerSecond ? `${((100 * r.goodputMBps * MiB) / r.capBytesPerSecond).toFixed(0)}%` : '-',
       `${r.sender.cpuSeconds.toFixed(2)} / ${r.receiver.cpuSeconds.toFixed(2)}`,
       `${r.sender.peakRssMb.toFixed(0)} / ${r.receiver.peakRssMb.toFixed(0)}`,
     ];
@@ -161,8 +205,12 @@ async function main(): Promise<void> {
       results.push(await transfer(kind, total, { receiverHost: '127.0.0.1', path: 'loopback' }));
     }
   }
-  const { labRows } = await import('./lab.js');
-  results.push(...(await labRows({ quick, kinds, transfer })));
+  if (process.argv.includes('--no-lab')) console.log('lab rows skipped: --no-lab');
+  else {
+    const { labRows } = await import('./lab.js');
+    results.push(...(await labRows({ quick, kinds, transfer })));
+  }
+  console.log(`\nAntt/UDP benchmark, ${new Date().toISOString()}, node ${process.version}, ${quick ? 'quick' : 'full'}`);
   printTable(results);
 }
 

@@ -1,6 +1,8 @@
 /**
  * One side of a benchmark transfer, run as its own process by bench/index.ts:
- *   tsx bench/peer.ts <receive|send> <antt|tcp|udx|raw> <bytes> <host> [port]
+ *   tsx bench/peer.ts <receive|send> <antt|antt1200|tcp|udx|raw> <bytes> <bindHost> <remoteHost> [port]
+ * `remoteHost` is the receiver's address for the sender, and for the receiver the address the sender
+ * appears from (only udx, which has no handshake, needs it).
  * It prints JSON lines: {"event":"ready","port":N} once listening, and {"event":"done",...} at the end
  * with the bytes moved, the elapsed seconds, CPU seconds and peak RSS of this process.
  */
@@ -16,7 +18,7 @@ const RAW_DATAGRAM_BYTES = 1200;
 /** The raw receiver stops this long after the last datagram. */
 const RAW_QUIET_MS = 1_000;
 
-const [role, kind, bytesText, host = '127.0.0.1', portText] = process.argv.slice(2);
+const [role, kind, bytesText, bindHost = '127.0.0.1', remoteHost = '127.0.0.1', portText] = process.argv.slice(2);
 const total = Number(bytesText);
 const remotePort = Number(portText);
 let peakRss = 0;
@@ -54,13 +56,11 @@ function readLine(): Promise<string> {
   return new Promise((resolve) => lines.once('line', (line) => resolve(line)));
 }
 
+/** Antt/UDP with its defaults (path MTU discovery on), or fixed at 1200-byte datagrams (`antt1200`). */
 async function antt(): Promise<void> {
+  const options = { host: bindHost, port: 0, mtuProbing: kind !== 'antt1200' };
   if (role === 'receive') {
-    const endpoint = await UdpEndpoint.bind({
-      host,
-      port: 0,
-      ...(process.env.ANTT_DATAGRAM ? { datagramBytes: Number(process.env.ANTT_DATAGRAM) } : {}),
-    });
+    const endpoint = await UdpEndpoint.bind(options);
     endpoint.listen();
     emit({ event: 'ready', port: endpoint.address!.port });
     const connection = await endpoint.accept();
@@ -75,13 +75,9 @@ async function antt(): Promise<void> {
     }
     finish(received, (last - started) / 1000, connection.stats());
   } else {
-    const endpoint = await UdpEndpoint.bind({
-      host,
-      port: 0,
-      ...(process.env.ANTT_DATAGRAM ? { datagramBytes: Number(process.env.ANTT_DATAGRAM) } : {}),
-    });
+    const endpoint = await UdpEndpoint.bind(options);
     emit({ event: 'ready', port: endpoint.address!.port });
-    const connection = await endpoint.connect({ host, port: remotePort });
+    const connection = await endpoint.connect({ host: remoteHost, port: remotePort });
     const chunk = payload();
     const started = performance.now();
     for (let sent = 0; sent < total; sent += chunk.byteLength) await connection.send(chunk);
@@ -101,13 +97,13 @@ async function tcp(): Promise<void> {
         if (received >= total) finish(received, (performance.now() - started) / 1000);
       });
     });
-    server.listen(0, host, () => {
+    server.listen(0, bindHost, () => {
       const address = server.address();
       emit({ event: 'ready', port: typeof address === 'object' && address ? address.port : 0 });
     });
   } else {
     emit({ event: 'ready', port: 0 });
-    const socket = createConnection({ host, port: remotePort });
+    const socket = createConnection({ host: remoteHost, port: remotePort });
     await new Promise((resolve) => socket.once('connect', resolve));
     const chunk = payload();
     const started = performance.now();
@@ -130,12 +126,12 @@ async function udx(): Promise<void> {
   const UDX = createRequire(import.meta.url)('udx-native');
   const u = new UDX();
   const socket = u.createSocket();
-  socket.bind(0, host);
+  socket.bind(0, bindHost);
   emit({ event: 'ready', port: socket.address().port });
   if (role === 'receive') {
     const senderPort = Number(await readLine());
     const stream = u.createStream(2);
-    stream.connect(socket, 1, senderPort, host);
+    stream.connect(socket, 1, senderPort, remoteHost);
     let received = 0;
     let started = 0;
     let last = 0;
@@ -149,7 +145,7 @@ async function udx(): Promise<void> {
     stream.on('close', () => finish(received, (last - started) / 1000));
   } else {
     const stream = u.createStream(1);
-    stream.connect(socket, 2, remotePort, host);
+    stream.connect(socket, 2, remotePort, remoteHost);
     const chunk = payload();
     const started = performance.now();
     let sent = 0;
@@ -172,7 +168,7 @@ async function udx(): Promise<void> {
 
 async function raw(): Promise<void> {
   const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, host, resolve));
+  await new Promise<void>((resolve) => socket.bind(0, bindHost, resolve));
   try {
     socket.setRecvBufferSize(4 * 2 ** 20);
     socket.setSendBufferSize(4 * 2 ** 20);
@@ -195,7 +191,7 @@ async function raw(): Promise<void> {
     }, 100);
   } else {
     // A connected socket is plain dgram's fastest path (no address per send).
-    await new Promise<void>((resolve) => socket.connect(remotePort, host, resolve));
+    await new Promise<void>((resolve) => socket.connect(remotePort, remoteHost, resolve));
     const datagram = new Uint8Array(RAW_DATAGRAM_BYTES);
     const count = Math.ceil(total / RAW_DATAGRAM_BYTES);
     const started = performance.now();
@@ -218,6 +214,6 @@ async function raw(): Promise<void> {
   }
 }
 
-const run = { antt, tcp, udx, raw }[kind as 'antt'];
+const run = { antt, antt1200: antt, tcp, udx, raw }[kind as 'antt'];
 if (!run) throw new Error(`unknown transport ${kind}`);
 await run();
