@@ -1,0 +1,248 @@
+/**
+ * The shell as a person uses it: `serve` and `connect` run in real terminals (tmux), keys are typed and
+ * the screens read. Over UDP: commands and exit codes, Ctrl-C, refusals outside the root (and the server's
+ * log of them), a 100 MB put and get with equal SHA-256 and bounded memory, a wrong passphrase, --no-exec.
+ * Over TCP: a smaller round trip.
+ */
+import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, peakRssBytes, randomFile, requireBuilt, sha256File, shell } from './helpers.js';
+import { Tmux } from './tmux.js';
+
+const BIG_FILE_BYTES = 100 * 1024 * 1024;
+const SMALL_FILE_BYTES = 8 * 1024 * 1024;
+/** Peak resident memory allowed to each process during the 100 MB transfers. */
+const PEAK_RSS_LIMIT_BYTES = 150 * 1024 * 1024;
+const PASSPHRASE = 'correct horse battery staple';
+const PROMPT = /antt:\.>\s*$/;
+
+let dir: string;
+const tmux = new Tmux();
+
+beforeAll(async () => {
+  requireBuilt();
+  dir = mkdtempSync(join(tmpdir(), 'antt-shell-e2e-'));
+  for (const sub of ['root/sub', 'client', 'ids']) mkdirSync(join(dir, sub), { recursive: true });
+  writeFileSync(join(dir, 'root/hello.txt'), 'hello from the root\n');
+  symlinkSync('/etc/passwd', join(dir, 'root/passwd-link'));
+  symlinkSync('/etc', join(dir, 'root/etc-link'));
+  await randomFile(join(dir, 'client/big.bin'), BIG_FILE_BYTES);
+  await randomFile(join(dir, 'client/small.bin'), SMALL_FILE_BYTES);
+});
+
+afterAll(() => {
+  tmux.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Pair {
+  server: string;
+  client: string;
+}
+
+let sessions = 0;
+
+/** Starts a server and a client on fresh loopback ports; resolves once the client shows its prompt. */
+async function startPair(
+  transport: 'udp' | 'tcp',
+  serverArgs: string[] = [],
+  clientArgs: string[] = ['--passphrase', PASSPHRASE],
+  expectPrompt = true,
+): Promise<Pair> {
+  const [serverPort, clientPort] = [await freePort(), await freePort()];
+  const n = ++sessions;
+  const pair = { server: `server${n}`, client: `client${n}` };
+  tmux.start(
+    pair.server,
+    shell(
+      'serve',
+      ...['--port', `${serverPort}`, '--peer', `127.0.0.1:${clientPort}`, '--transport', transport],
+      ...[
+        '--passphrase',
+        PASSPHRASE,
+        '--root',
+        join(dir, 'root'),
+        '--identity',
+        join(dir, 'ids/server.json'),
+      ],
+      ...serverArgs,
+    ),
+    join(dir, 'root'),
+  );
+  await tmux.waitFor(pair.server, 'waiting for', 10_000);
+  tmux.start(
+    pair.client,
+    shell(
+      'connect',
+      ...['--port', `${clientPort}`, '--peer', `127.0.0.1:${serverPort}`, '--transport', transport],
+      ...['--identity', join(dir, 'ids/client.json')],
+      ...clientArgs,
+    ),
+    join(dir, 'client'),
+  );
+  if (expectPrompt) await tmux.waitFor(pair.client, PROMPT, 20_000);
+  return pair;
+}
+
+/** Types a line in the client and waits for `expected` in what follows. */
+async function typeAndWait(
+  pair: Pair,
+  line: string,
+  expected: RegExp | string,
+  timeoutMs = 10_000,
+): Promise<string> {
+  const since = tmux.mark(pair.client);
+  tmux.type(pair.client, line);
+  return tmux.waitFor(pair.client, expected, timeoutMs, since);
+}
+
+describe('over UDP', () => {
+  let pair: Pair;
+
+  beforeAll(async () => {
+    pair = await startPair('udp');
+  }, 40_000);
+
+  it('prints its commands on start and on help', async () => {
+    const start = tmux.screen(pair.client);
+    for (const command of [
+      'cd [DIR]',
+      'pwd',
+      'ls [PATH]',
+      'get REMOTE [LOCAL]',
+      'put LOCAL [REMOTE]',
+      'exit',
+    ]) {
+      expect(start).toContain(command);
+    }
+    const help = await typeAndWait(pair, 'help', /exit\s+leave/);
+    expect(help).toContain('get REMOTE [LOCAL]');
+  });
+
+  it('runs a command and shows its output and exit code', async () => {
+    const out = await typeAndWait(pair, 'echo hello', /\[exit 0\]/);
+    expect(out).toMatch(/^hello$/m);
+    const failed = await typeAndWait(pair, "sh -c 'echo oops >&2; exit 3'", /\[exit 3\]/);
+    expect(failed).toContain('oops');
+  });
+
+  it('streams output live and interrupts with Ctrl-C', async () => {
+    const since = tmux.mark(pair.client);
+    tmux.type(pair.client, 'echo first; sleep 30; echo never');
+    await tmux.waitFor(pair.client, /^first$/m, 10_000, since);
+    tmux.key(pair.client, 'C-c');
+    const out = await tmux.waitFor(pair.client, /\[(killed by SIGINT|exit 130)\]/, 10_000, since);
+    expect(out).not.toContain('never');
+  });
+
+  it('moves around with cd, pwd and ls', async () => {
+    await typeAndWait(pair, 'cd sub', /antt:sub>\s*$/);
+    await typeAndWait(pair, 'pwd', /^sub {2}\(inside the served root/m);
+    await typeAndWait(pair, 'cd ..', PROMPT);
+    const listing = await typeAndWait(pair, 'ls', /hello\.txt/);
+    expect(listing).toMatch(/sub\//);
+    expect(listing).toMatch(/passwd-link@/);
+  });
+
+  it('refuses paths outside the root, and the server logs each refusal with the peer', async () => {
+    const refusals: [string, RegExp][] = [
+      ['get ../../etc/passwd', /refused: \.\.\/\.\.\/etc\/passwd is outside the served root/],
+      ['get /etc/passwd', /refused: \/etc\/passwd is outside the served root/],
+      ['get passwd-link', /refused: passwd-link leads outside the served root \(symlink\)/],
+      ['cd etc-link', /refused: etc-link leads outside the served root \(symlink\)/],
+      ['ls ..', /refused: \.\. is outside the served root/],
+      ['put small.bin etc-link/small.bin', /refused: etc-link\/small\.bin leads outside the served root/],
+    ];
+    for (const [line, message] of refusals) {
+      const since = tmux.mark(pair.server);
+      await typeAndWait(pair, line, message);
+      const log = await tmux.waitFor(pair.server, /refused/, 5_000, since);
+      expect(log).toMatch(/^\S+Z \[.*127\.0\.0\.1:\d+.*\] refused /m);
+    }
+  });
+
+  it('puts and gets a 100 MB file with equal SHA-256, in bounded memory', async () => {
+    const original = await sha256File(join(dir, 'client/big.bin'));
+    const put = await typeAndWait(
+      pair,
+      'put big.bin',
+      /put big\.bin: .*sha256 ok|sha256 mismatch|failed/,
+      90_000,
+    );
+    expect(put).toContain(`sha256 ok (${original})`);
+    expect(await sha256File(join(dir, 'root/big.bin'))).toBe(original);
+
+    const get = await typeAndWait(
+      pair,
+      'get big.bin copy.bin',
+      /get big\.bin: .*sha256 ok|mismatch|failed/,
+      90_000,
+    );
+    expect(get).toContain(`sha256 ok (${original})`);
+    expect(await sha256File(join(dir, 'client/copy.bin'))).toBe(original);
+    expect(() => statSync(join(dir, 'client/copy.bin.part'))).toThrow();
+
+    expect(peakRssBytes(tmux.pid(pair.server))).toBeLessThan(PEAK_RSS_LIMIT_BYTES);
+    expect(peakRssBytes(tmux.pid(pair.client))).toBeLessThan(PEAK_RSS_LIMIT_BYTES);
+  }, 200_000);
+
+  it('leaves with exit, and the server waits for the next client', async () => {
+    const since = tmux.mark(pair.server);
+    tmux.type(pair.client, 'exit');
+    expect(await tmux.waitForExit(pair.client, 10_000)).toBe(0);
+    await tmux.waitFor(pair.server, /session closed by the client[\s\S]*waiting for/, 10_000, since);
+  });
+
+  it('refuses a client with the wrong passphrase, and logs it', async () => {
+    const since = tmux.mark(pair.server);
+    const n = ++sessions;
+    const intruder = `intruder${n}`;
+    const serverLine = tmux.screen(pair.server);
+    const ports = /on port (\d+)/.exec(serverLine)!;
+    const peer = /waiting for 127\.0\.0\.1:(\d+)/.exec(serverLine)!;
+    tmux.start(
+      intruder,
+      shell(
+        'connect',
+        ...['--port', peer[1]!, '--peer', `127.0.0.1:${ports[1]}`, '--passphrase', 'wrong guess'],
+        ...['--identity', join(dir, 'ids/intruder.json')],
+      ),
+      join(dir, 'client'),
+    );
+    expect(await tmux.waitForExit(intruder, 25_000)).toBe(1);
+    expect(tmux.screen(intruder)).toMatch(/refused: wrong passphrase|authentication failed/);
+    expect(tmux.screen(intruder)).not.toMatch(/antt:\.>/);
+    await tmux.waitFor(pair.server, /refused.*(passphrase|auth)/i, 10_000, since);
+  }, 40_000);
+});
+
+describe('with --no-exec', () => {
+  it('refuses commands but serves files', async () => {
+    const pair = await startPair('udp', ['--no-exec']);
+    expect(tmux.screen(pair.client)).toContain('commands are off');
+    const since = tmux.mark(pair.server);
+    await typeAndWait(pair, 'echo hi', /refused: this server does not run commands/);
+    await tmux.waitFor(pair.server, /refused run "echo hi": commands are off \(--no-exec\)/, 5_000, since);
+    await typeAndWait(pair, 'get hello.txt', /get hello\.txt: .*sha256 ok/);
+    tmux.type(pair.client, 'exit');
+    expect(await tmux.waitForExit(pair.client, 10_000)).toBe(0);
+  }, 40_000);
+});
+
+describe('over TCP', () => {
+  it('puts and gets a file with equal SHA-256', async () => {
+    const pair = await startPair('tcp');
+    const original = await sha256File(join(dir, 'client/small.bin'));
+    await typeAndWait(pair, 'cd sub', /antt:sub>\s*$/);
+    const put = await typeAndWait(pair, 'put small.bin', /sha256 ok|mismatch|failed/, 30_000);
+    expect(put).toContain(`sha256 ok (${original})`);
+    const get = await typeAndWait(pair, 'get small.bin small-copy.bin', /sha256 ok|mismatch|failed/, 30_000);
+    expect(get).toContain(`sha256 ok (${original})`);
+    expect(await sha256File(join(dir, 'client/small-copy.bin'))).toBe(original);
+    await typeAndWait(pair, 'echo over tcp', /over tcp[\s\S]*\[exit 0\]/);
+    tmux.type(pair.client, 'exit');
+    expect(await tmux.waitForExit(pair.client, 10_000)).toBe(0);
+  }, 60_000);
+});
