@@ -50,6 +50,7 @@ export class SimultaneousOpener {
   readonly #options: OpenerOptions;
   attempts = 0;
   refused = 0;
+  /** Attempts still waiting for an answer when the deadline came. */
   unanswered = 0;
   resetDuringHandshake = 0;
   strangersTurnedAway = 0;
@@ -110,13 +111,18 @@ export class SimultaneousOpener {
           `Antt handshake finished (${counts}): the peer keeps restarting or something on the path resets it`,
       );
     }
-    if (this.refused > 0 && this.refused >= this.attempts - this.unanswered && this.unanswered === 0) {
+    // The last attempt may still be in flight at the deadline: that says nothing about the path.
+    const answered = this.attempts - this.unanswered;
+    if (this.refused > 0 && this.refused === answered) {
       return new AnttError(
         ErrorCode.REFUSED,
         `could not connect ${from} to ${peer}: every attempt (${counts}) was refused with a TCP reset: ` +
           'the peer is not running, or a router between you answers unsolicited SYNs with resets',
         { cause: this.#lastError },
       );
+    }
+    if (this.refused === 0 && answered > 0 && this.#lastError !== undefined) {
+      return networkError(`connect ${from} to ${peer} (${counts})`, this.#lastError);
     }
     if (this.refused > 0) {
       return new TimeoutError(
