@@ -103,12 +103,18 @@ export async function transfer(kind: Kind, total: number, options: TransferOptio
   let sender: ReturnType<typeof peer> | undefined;
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`did not finish in ${TRANSFER_TIMEOUT_MS / 1000} s`)), TRANSFER_TIMEOUT_MS);
+    timer = setTimeout(
+      () => reject(new Error(`did not finish in ${TRANSFER_TIMEOUT_MS / 1000} s`)),
+      TRANSFER_TIMEOUT_MS,
+    );
   });
   try {
     const run = async (): Promise<Result> => {
       const ready = await next(receiver.lines);
-      sender = peer(['send', kind, String(total), '0.0.0.0', senderTarget, String(ready.port)], options.senderNs);
+      sender = peer(
+        ['send', kind, String(total), '0.0.0.0', senderTarget, String(ready.port)],
+        options.senderNs,
+      );
       const senderReady = await next(sender.lines);
       if (kind === 'udx') receiver.write(String(senderReady.port));
       const [receiverDone, senderDone] = await Promise.all([next(receiver.lines), next(sender.lines)]);
@@ -199,7 +205,7 @@ export function printTable(results: Result[]): void {
 
 async function main(): Promise<void> {
   const results: Result[] = [];
-  for (const total of sizes) {
+  for (const total of process.argv.includes('--lab-only') ? [] : sizes) {
     for (const kind of kinds) {
       process.stderr.write(`loopback ${kind} ${total / MiB} MiB ...\n`);
       results.push(await transfer(kind, total, { receiverHost: '127.0.0.1', path: 'loopback' }));
@@ -210,7 +216,9 @@ async function main(): Promise<void> {
     const { labRows } = await import('./lab.js');
     results.push(...(await labRows({ quick, kinds, transfer })));
   }
-  console.log(`\nAntt/UDP benchmark, ${new Date().toISOString()}, node ${process.version}, ${quick ? 'quick' : 'full'}`);
+  console.log(
+    `\nAntt/UDP benchmark, ${new Date().toISOString()}, node ${process.version}, ${quick ? 'quick' : 'full'}`,
+  );
   printTable(results);
 }
 

@@ -18,7 +18,8 @@ const RAW_DATAGRAM_BYTES = 1200;
 /** The raw receiver stops this long after the last datagram. */
 const RAW_QUIET_MS = 1_000;
 
-const [role, kind, bytesText, bindHost = '127.0.0.1', remoteHost = '127.0.0.1', portText] = process.argv.slice(2);
+const [role, kind, bytesText, bindHost = '127.0.0.1', remoteHost = '127.0.0.1', portText] =
+  process.argv.slice(2);
 const total = Number(bytesText);
 const remotePort = Number(portText);
 let peakRss = 0;

@@ -55,6 +55,8 @@ const MIN_BLOCKED_PROBE_MS = 10;
 const MAX_BLOCKED_PROBE_MS = 1_000;
 /** RFC 9002 §6.2.4: up to two probe packets per probe timeout. */
 const PROBES_PER_TIMEOUT = 2;
+/** Copies of the acknowledgement that covers the peer's end of stream (the peer's CLOSE). */
+const FINAL_ACK_REPEATS = 3;
 /** Ranges an ACK frame may list, so one frame fits in any datagram. */
 const ACK_RANGE_SCRATCH = 256;
 
@@ -131,6 +133,7 @@ export class ConnectionCore implements LossListener {
   #ackDeadline = Number.POSITIVE_INFINITY;
   #largestReceivedAt = 0;
   #windowUpdatePending = false;
+  #finalAcksPending = 0;
   // Things to send.
   #pingPending = false;
   #probesPending = 0;
@@ -257,7 +260,11 @@ export class ConnectionCore implements LossListener {
       // And at once when the peer's stream ended: the peer's close() waits for this acknowledgement.
       if (recorded !== RecordResult.IN_ORDER || this.#ackElicitingSinceAck >= 2 || this.reassembly.complete) {
         this.#ackNow = true;
-      } else if (this.#ackDeadline === Number.POSITIVE_INFINITY) this.#ackDeadline = now + MAX_ACK_DELAY_MS;
+      }
+      // The acknowledgement of the end of the stream goes out several times: the peer may exit as soon as
+      // it has everything, and the closer would otherwise wait for a retransmission nobody answers.
+      if (this.reassembly.complete) this.#finalAcksPending = FINAL_ACK_REPEATS;
+      else if (this.#ackDeadline === Number.POSITIVE_INFINITY) this.#ackDeadline = now + MAX_ACK_DELAY_MS;
     }
     return ReceiveOutcome.ACCEPTED;
   }
@@ -590,9 +597,13 @@ export class ConnectionCore implements LossListener {
     }
     const ackDue =
       this.#windowUpdatePending ||
+      this.#finalAcksPending > 0 ||
       (this.#ackElicitingSinceAck > 0 &&
         (this.#ackNow || now >= this.#ackDeadline || mayData || this.#pingPending));
-    if (ackDue && this.#received.rangeCount > 0) pos = this.#writeAck(out, pos, now);
+    if (ackDue && this.#received.rangeCount > 0) {
+      pos = this.#writeAck(out, pos, now);
+      if (this.#finalAcksPending > 0) this.#finalAcksPending--;
+    }
     let streamOffset = -1;
     let streamLength = -1;
     if (mayData) {

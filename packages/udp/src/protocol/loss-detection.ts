@@ -74,6 +74,7 @@ export class LossDetector {
     let newestAcked = -1;
     let newestAckedAckEliciting = false;
     let newestSlot = -1;
+    const ptoCountBefore = this.ptoCount;
     for (let r = 0; r < count; r++) {
       const hi = Math.min(ranges[2 * r]!, sent.next - 1);
       const lo = Math.max(ranges[2 * r + 1]!, sent.base);
@@ -108,7 +109,7 @@ export class LossDetector {
       this.ptoCount = 0;
     }
     if (priorInFlight < this.bytesInFlight) priorInFlight = this.bytesInFlight;
-    this.#detectLost(now);
+    this.#detectLost(now, ptoCountBefore);
     if (ackedBytes > 0) {
       this.cc.onAck({
         now,
@@ -125,7 +126,7 @@ export class LossDetector {
   }
 
   /** RFC 9002 §6.1: declares lost what the thresholds say, and arms the time-threshold timer for the rest. */
-  #detectLost(now: number): void {
+  #detectLost(now: number, ptoCount = this.ptoCount): void {
     this.#lossTime = Number.POSITIVE_INFINITY;
     if (this.largestAcked < 0) return;
     const sent = this.sent;
@@ -158,7 +159,9 @@ export class LossDetector {
     sent.advanceBase();
     if (lostBytes > 0) {
       this.bytesLost += lostBytes;
-      // RFC 9002 §7.6 (simplified to one batch): losses spanning 3 × PTO mean persistent congestion.
+      // RFC 9002 §7.6: losses spanning 3 × PTO with nothing acknowledged in between mean persistent
+      // congestion. "Nothing acknowledged" is approximated by "the probe timer fired twice in a row":
+      // random loss over a long span (one lost packet here and there) must not collapse the window.
       const persistentSpan =
         (this.rtt.smoothedRtt + Math.max(4 * this.rtt.rttVariation, TIMER_GRANULARITY_MS)) *
         PERSISTENT_CONGESTION_THRESHOLD;
