@@ -13,6 +13,8 @@ import { CHUNK_BYTES, decode, encode, type PeerReport, type PeerTask, RTT_PROBES
 
 const PROGRESS_EVERY_MS = 100;
 const CLOSE_TIMEOUT_MS = 5_000;
+/** After the last byte: delivery of what is in flight, the receiver's hash, one round trip. */
+const VERDICT_TIMEOUT_MS = 30_000;
 
 function report(message: PeerReport): void {
   process.send?.(message);
@@ -74,7 +76,13 @@ async function send(connection: Connection, path: string): Promise<void> {
   }
   await file.close();
   await connection.send(encode({ kind: 'file-end', sha256: hash.digest('hex') }));
-  const result = decode(await connection.receive({ timeout: 30_000 }));
+  const result = decode(
+    await connection.receive({ timeout: VERDICT_TIMEOUT_MS }).catch((error: unknown) => {
+      throw new Error(
+        `every byte was handed to the transport, but the receiver's verdict did not come within ${VERDICT_TIMEOUT_MS / 1000} s: the transfer stalled (${error instanceof Error ? error.message : String(error)})`,
+      );
+    }),
+  );
   const elapsedS = (performance.now() - startedAt) / 1000;
   if (result.kind !== 'file-result') throw new Error(`expected the receiver's result, got ${result.kind}`);
   const stats = connection.stats();
