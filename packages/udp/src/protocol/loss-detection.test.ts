@@ -104,4 +104,31 @@ describe('LossDetector (RFC 9002 §6)', () => {
     ack([[10, 19]], 20);
     expect(cc.acks[1]!.deliveryRate).toBeCloseTo((10 * BYTES) / 10);
   });
+
+  it('does not call scattered random losses persistent congestion, only losses across repeated probe timeouts', () => {
+    const { detector, send, ack, cc } = setup();
+    send(1, 0);
+    ack([[0, 0]], 10); // RTT 10 ms
+    send(1, 10); // 1: will be lost
+    send(5, 200); // 2..6
+    send(1, 400); // 7: will be lost
+    send(4, 400); // 8..11
+    ack(
+      [
+        [2, 6],
+        [8, 11],
+      ],
+      420,
+    );
+    expect(cc.losses.at(-1)!.persistentCongestion).toBe(false);
+    // Now a black-out: two probe timeouts in a row, then the acknowledgement reveals a span of losses.
+    send(1, 500); // 12
+    detector.onTimeout(detector.timerDeadline());
+    detector.onTimeout(detector.timerDeadline());
+    expect(detector.ptoCount).toBe(2);
+    send(1, 2_000); // 13
+    send(3, 2_000); // 14..16
+    ack([[14, 16]], 2_010);
+    expect(cc.losses.at(-1)!.persistentCongestion).toBe(true);
+  });
 });

@@ -170,7 +170,7 @@ export class LossDetector {
         lostBytes,
         largestLostTimeSent,
         persistentCongestion:
-          this.rtt.hasSample && largestLostTimeSent - earliestLostTimeSent > persistentSpan,
+          this.rtt.hasSample && ptoCount >= 2 && largestLostTimeSent - earliestLostTimeSent > persistentSpan,
         rtt: this.rtt,
       });
     }
