@@ -17,10 +17,10 @@ interface Trial {
 /** Runs both peers (each on its host, towards the other's NAT) and collects their trial lines. */
 async function runPeers(
   a: LabHost,
-  natA: LabRouter,
+  natA: LabHost | LabRouter,
   b: LabHost,
-  natB: LabRouter,
-  options: { trials: number; connectTimeoutMs: number; portOffset: number },
+  natB: LabHost | LabRouter,
+  options: { trials: number; connectTimeoutMs: number; portOffset: number; bStartDelayMs?: number },
 ): Promise<{ a: Trial[]; b: Trial[] }> {
   const plan = (role: 'client' | 'server', local: number, remoteHost: string, remote: number): string =>
     JSON.stringify({
@@ -30,10 +30,11 @@ async function runPeers(
       remotePortBase: remote + options.portOffset,
       trials: options.trials,
       connectTimeoutMs: options.connectTimeoutMs,
+      startDelayMs: role === 'server' ? options.bStartDelayMs : 0,
     });
   // Plain masquerade keeps the source port, so each side's public port is its local port.
-  const peerA = a.spawnNode(PEER, [plan('client', PORT_A, natB.publicAddress, PORT_B)]);
-  const peerB = b.spawnNode(PEER, [plan('server', PORT_B, natA.publicAddress, PORT_A)]);
+  const peerA = a.spawnNode(PEER, [plan('client', PORT_A, natB.address, PORT_B)]);
+  const peerB = b.spawnNode(PEER, [plan('server', PORT_B, natA.address, PORT_A)]);
   const budget = options.trials * (options.connectTimeoutMs + 6_000) + 10_000;
   await Promise.all([
     peerA.waitForOutput('DONE', { timeoutMs: budget }),
@@ -83,6 +84,24 @@ describeLab('@antt/tcp through real NATs (namespace lab)', () => {
     expect(failures).toEqual([]);
     expect(result.a.filter((t) => t.ok)).toHaveLength(TRIALS);
     expect(result.b.filter((t) => t.ok)).toHaveLength(TRIALS);
+  });
+
+  it('connects two hosts without NAT when one starts a second later (a LAN)', {
+    timeout: 60_000,
+  }, async () => {
+    const a = await lab.addPublicHost('lanA');
+    const b = await lab.addPublicHost('lanB');
+    const result = await runPeers(a, a, b, b, {
+      trials: 3,
+      connectTimeoutMs: 5_000,
+      portOffset: 800,
+      bStartDelayMs: 1_000,
+    });
+    const failures = [...result.a, ...result.b].filter((t) => !t.ok).map((t) => t.text);
+    expect(failures).toEqual([]);
+    expect(result.a).toHaveLength(3);
+    // The early side was refused at least once and got in through its listen window or its next dial.
+    expect(result.a[0]!.text).not.toMatch(/attempts=1$/);
   });
 
   it('names the cause when both routers answer unsolicited SYNs with resets', {
