@@ -62,7 +62,9 @@ async function loadIdentity(path: string): Promise<Identity> {
 }
 
 function describe(error: unknown): string {
-  if (AnttError.is(error) && error.code === ErrorCode.NETWORK) return error.message;
+  if (AnttError.is(error) && error.code === ErrorCode.NETWORK && /EADDRINUSE/.test(error.message)) {
+    return `${error.message}: another program uses that port; pick another --port`;
+  }
   return error instanceof Error ? error.message : String(error);
 }
 

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 const POLL_MS = 100;
+const EXIT_MARK = '[program exited with status ';
 
 export class Tmux {
   readonly socket = `antt-shell-test-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -21,19 +22,9 @@ export class Tmux {
       this.#tmux('set-option', '-g', 'history-limit', '50000');
       this.#started = true;
     }
-    this.#tmux(
-      'new-session',
-      '-d',
-      '-s',
-      name,
-      '-x',
-      '200',
-      '-y',
-      '50',
-      '-c',
-      cwd,
-      argv.map(quote).join(' '),
-    );
+    // tmux does not always learn a program's exit status (the terminal may close first): print it.
+    const command = `${argv.map(quote).join(' ')}; echo "${EXIT_MARK}$?]"`;
+    this.#tmux('new-session', '-d', '-s', name, '-x', '200', '-y', '50', '-c', cwd, command);
   }
 
   /** Types `text` and presses Enter. */
@@ -72,17 +63,18 @@ export class Tmux {
     }
   }
 
-  /** The process id of the program in session `name`. */
+  /** The process id of the program in session `name` (the child of the pane's shell). */
   pid(name: string): number {
-    return Number(this.#tmux('display-message', '-p', '-t', name, '#{pane_pid}').trim());
+    const shell = this.#tmux('display-message', '-p', '-t', name, '#{pane_pid}').trim();
+    return Number(execFileSync('pgrep', ['-P', shell], { encoding: 'utf8' }).trim().split('\n')[0]);
   }
 
   /** The exit status once the program ended, else undefined. */
   exitStatus(name: string): number | undefined {
-    const [dead, status] = this.#tmux('display-message', '-p', '-t', name, '#{pane_dead} #{pane_dead_status}')
-      .trim()
-      .split(' ');
-    return dead === '1' ? Number(status) : undefined;
+    const screen = this.screen(name);
+    const at = screen.lastIndexOf(EXIT_MARK);
+    if (at < 0) return undefined;
+    return Number.parseInt(screen.slice(at + EXIT_MARK.length), 10);
   }
 
   async waitForExit(name: string, timeoutMs: number): Promise<number> {
