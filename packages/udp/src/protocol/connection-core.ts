@@ -12,15 +12,16 @@
  *   INIT-ACK is never larger than INIT (anti-amplification).
  */
 import { formatMs, ProtocolError, ResetError, TimeoutError } from '@antt/core';
-import { ReceivedPacketRanges, RecordResult, readAckRanges } from './ack-ranges.js';
+import { RecordResult, readAckRanges } from './ack-ranges.js';
+import { AckScheduler } from './ack-scheduler.js';
 import type { CongestionControllerFactory } from './congestion/controller.js';
 import { ReceiveWindow, SendWindow } from './flow-control.js';
+import { Handshake } from './handshake.js';
 import { LossDetector, type LossListener } from './loss-detection.js';
 import { Pacer } from './pacer.js';
 import { PathMtu } from './path-mtu.js';
 import { type PacketProtection, RESERVED_TAG_BYTES } from './protection.js';
 import { Reassembly, StreamResult } from './reassembly.js';
-import { MAX_ACK_DELAY_MS } from './rtt.js';
 import { SendStream } from './send-stream.js';
 import { SentFlag, type SentPackets } from './sent-packets.js';
 import {
@@ -38,14 +39,9 @@ import {
   WIRE_VERSION,
   WireReader,
   writeHeader,
-  writeUint32,
   writeUint48,
-  writeVarint,
 } from './wire.js';
 
-/** First INIT retransmission; doubles up to {@link MAX_INIT_RETRY_MS}. */
-const INITIAL_INIT_RETRY_MS = 200;
-const MAX_INIT_RETRY_MS = 1_000;
 /** RFC 9000 §10.2: stay around for 3 × PTO after the end so late retransmissions are still acknowledged. */
 const DRAIN_PTO_MULTIPLE = 3;
 const MIN_DRAIN_MS = 50;
@@ -55,8 +51,6 @@ const MIN_BLOCKED_PROBE_MS = 10;
 const MAX_BLOCKED_PROBE_MS = 1_000;
 /** RFC 9002 §6.2.4: up to two probe packets per probe timeout. */
 const PROBES_PER_TIMEOUT = 2;
-/** Copies of the acknowledgement that covers the peer's end of stream (the peer's CLOSE). */
-const FINAL_ACK_REPEATS = 3;
 /** Ranges an ACK frame may list, so one frame fits in any datagram. */
 const ACK_RANGE_SCRATCH = 256;
 
@@ -104,14 +98,11 @@ export type ReceiveOutcome = (typeof ReceiveOutcome)[keyof typeof ReceiveOutcome
 export class ConnectionCore implements LossListener {
   state: CoreState = 'handshake';
   readonly localId: ConnectionId;
-  readonly peerId: ConnectionId = { hi: 0, lo: 0 };
-  peerKnown = false;
-  #peerHasOurId = false;
-
+  readonly handshake: Handshake;
   readonly loss: LossDetector;
   readonly stream = new SendStream();
   readonly reassembly: Reassembly;
-  readonly #received = new ReceivedPacketRanges();
+  readonly #acks = new AckScheduler();
   readonly #receiveWindow: ReceiveWindow;
   readonly #sendWindow = new SendWindow();
   readonly #pacer: Pacer;
@@ -123,17 +114,6 @@ export class ConnectionCore implements LossListener {
   readonly #ackDelay = { micros: 0 };
 
   #nextPacketNumber = 0;
-  // Handshake.
-  #initAckPending = false;
-  #initDeadline = Number.POSITIVE_INFINITY;
-  #initRetryMs = INITIAL_INIT_RETRY_MS;
-  // Acknowledging what we receive.
-  #ackElicitingSinceAck = 0;
-  #ackNow = false;
-  #ackDeadline = Number.POSITIVE_INFINITY;
-  #largestReceivedAt = 0;
-  #windowUpdatePending = false;
-  #finalAcksPending = 0;
   // Things to send.
   #pingPending = false;
   #probesPending = 0;
@@ -161,6 +141,7 @@ export class ConnectionCore implements LossListener {
     this.#config = config;
     this.#host = host;
     this.localId = config.localId;
+    this.handshake = new Handshake(config.localId, config.initiator);
     this.loss = new LossDetector(config.congestion(config.datagramBytes), this);
     this.reassembly = new Reassembly(config.reassemblyBytes, config.maxMessageBytes, (m) =>
       host.onMessage(m),
@@ -170,6 +151,13 @@ export class ConnectionCore implements LossListener {
     this.pathMtu = new PathMtu(config.datagramBytes, config.maxDatagramBytes);
     this.#lastReceiveAt = now;
     this.#lastAckElicitingSentAt = now;
+  } /** The peer's receive connection ID (valid once {@link peerKnown}). */
+  get peerId(): ConnectionId {
+    return this.handshake.peerId;
+  }
+
+  get peerKnown(): boolean {
+    return this.handshake.peerKnown;
   }
 
   get congestionControllerName(): string {
@@ -185,29 +173,19 @@ export class ConnectionCore implements LossListener {
 
   /** connect(): start sending INIT now. */
   startHandshake(now: number): void {
-    this.#initDeadline = now;
+    this.handshake.start(now);
   }
 
   /** An accepted connection: the peer's INIT named its ID; answer it. */
   acceptInit(peerId: ConnectionId): void {
-    this.#learnPeer(peerId.hi, peerId.lo);
-    this.#initAckPending = true;
-  }
-
-  #learnPeer(hi: number, lo: number): boolean {
-    if (!this.peerKnown) {
-      this.peerId.hi = hi;
-      this.peerId.lo = lo;
-      this.peerKnown = true;
-      return true;
-    }
-    return this.peerId.hi === hi && this.peerId.lo === lo;
+    this.handshake.learnPeer(peerId.hi, peerId.lo);
+    this.handshake.initAckPending = true;
   }
 
   #maybeOpen(now: number): void {
-    if (this.state !== 'handshake' || !this.peerKnown || !this.#peerHasOurId) return;
+    if (this.state !== 'handshake' || !this.handshake.complete) return;
     this.state = 'open';
-    this.#initDeadline = Number.POSITIVE_INFINITY;
+    this.handshake.stop();
     // An ack-eliciting packet addressed to the peer's ID completes the peer's side of the handshake.
     this.#pingPending = true;
     this.#lastReceiveAt = now;
@@ -240,11 +218,11 @@ export class ConnectionCore implements LossListener {
     }
     if (type !== PacketType.DATA) return this.#invalid();
     if (this.state === 'handshake') {
-      if (!this.peerKnown) return this.#invalid();
-      this.#peerHasOurId = true;
+      if (!this.handshake.peerKnown) return this.#invalid();
+      this.handshake.peerHasOurId = true;
       this.#maybeOpen(now);
     }
-    const recorded = this.#received.record(packetNumber);
+    const recorded = this.#acks.record(packetNumber, now);
     if (recorded === RecordResult.DUPLICATE) {
       this.duplicatesDropped++;
       return ReceiveOutcome.DUPLICATE;
@@ -252,19 +230,9 @@ export class ConnectionCore implements LossListener {
     this.packetsReceived++;
     this.bytesReceivedOnWire += datagram.byteLength;
     this.#lastReceiveAt = now;
-    if (packetNumber === this.#received.largest) this.#largestReceivedAt = now;
     const ackEliciting = this.#processFrames(datagram, payloadEnd, now);
     if (ackEliciting && (this.state as CoreState) !== 'closed') {
-      this.#ackElicitingSinceAck++;
-      // RFC 9000 §13.2.1-2: acknowledge every second ack-eliciting packet, and at once on a gap.
-      // And at once when the peer's stream ended: the peer's close() waits for this acknowledgement.
-      if (recorded !== RecordResult.IN_ORDER || this.#ackElicitingSinceAck >= 2 || this.reassembly.complete) {
-        this.#ackNow = true;
-      }
-      // The acknowledgement of the end of the stream goes out several times: the peer may exit as soon as
-      // it has everything, and the closer would otherwise wait for a retransmission nobody answers.
-      if (this.reassembly.complete) this.#finalAcksPending = FINAL_ACK_REPEATS;
-      else if (this.#ackDeadline === Number.POSITIVE_INFINITY) this.#ackDeadline = now + MAX_ACK_DELAY_MS;
+      this.#acks.onAckEliciting(recorded, this.reassembly.complete, now);
     }
     return ReceiveOutcome.ACCEPTED;
   }
@@ -273,13 +241,12 @@ export class ConnectionCore implements LossListener {
     if (payloadEnd - HEADER_BYTES < HANDSHAKE_PAYLOAD_BYTES) return this.#invalid();
     const hi = readUint32(datagram, HEADER_BYTES);
     const lo = readUint32(datagram, HEADER_BYTES + 4);
-    if (!this.#learnPeer(hi, lo)) return this.#invalid();
+    if (!this.handshake.learnPeer(hi, lo)) return this.#invalid();
     this.#lastReceiveAt = now;
-    const addressedToUs =
-      readUint32(datagram, 4) === this.localId.hi && readUint32(datagram, 8) === this.localId.lo;
-    if (addressedToUs) this.#peerHasOurId = true;
+    if (this.handshake.isOurId(readUint32(datagram, 4), readUint32(datagram, 8)))
+      this.handshake.peerHasOurId = true;
     if (type === PacketType.INIT) {
-      if (this.state === 'handshake' || this.state === 'open') this.#initAckPending = true;
+      if (this.state === 'handshake' || this.state === 'open') this.handshake.initAckPending = true;
     } else if (this.state === 'open') {
       // The peer is still in its handshake: make sure it hears from us on its ID.
       this.#pingPending = true;
@@ -420,7 +387,7 @@ export class ConnectionCore implements LossListener {
   onReceiveWindowOpened(): void {
     if (this.state !== 'open') return;
     if (this.#receiveWindow.worthUpdating(this.reassembly.readOffset, this.#host.receiveWindowBytes())) {
-      this.#windowUpdatePending = true;
+      this.#acks.requestWindowUpdate();
     }
   }
 
@@ -478,7 +445,7 @@ export class ConnectionCore implements LossListener {
         advertised: this.#receiveWindow.advertised,
         window: this.#host.receiveWindowBytes(),
       },
-      ackElicitingSinceAck: this.#ackElicitingSinceAck,
+      unacknowledgedReceived: this.#acks.unacknowledged,
       pacingIn: this.#pacingDeadline - now,
       blockedFor: now - this.#blockedSince,
       nextDeadlineIn: this.nextDeadline() - now,
@@ -493,10 +460,10 @@ export class ConnectionCore implements LossListener {
     if (this.state === 'closed') return Number.POSITIVE_INFINITY;
     let at = this.#lastReceiveAt + this.#config.idleTimeoutMs;
     if (this.state === 'handshake') {
-      if (this.#config.initiator) at = this.#initDeadline;
+      if (this.#config.initiator) at = this.handshake.deadline();
       return at;
     }
-    if (this.#ackElicitingSinceAck > 0) at = Math.min(at, this.#ackNow ? 0 : this.#ackDeadline);
+    at = Math.min(at, this.#acks.deadline());
     at = Math.min(at, this.loss.timerDeadline(), this.#drainDeadline, this.#pacingDeadline);
     if (this.state === 'open') at = Math.min(at, this.pathMtu.deadline());
     if (this.state === 'open')
@@ -532,7 +499,7 @@ export class ConnectionCore implements LossListener {
       this.state = 'closed';
       return;
     }
-    if (this.#ackElicitingSinceAck > 0 && now >= this.#ackDeadline) this.#ackNow = true;
+    this.#acks.onTimeout(now);
     this.pathMtu.onTimeout(now, this.loss.ptoCount);
     if (now >= this.loss.timerDeadline() && this.loss.onTimeout(now)) {
       // RFC 9002 §6.2.4: probe with data when there is some (the oldest unacknowledged first), else PING.
@@ -566,7 +533,7 @@ export class ConnectionCore implements LossListener {
   produce(out: Uint8Array, now: number): number {
     if (this.state === 'closed') return 0;
     if (this.state === 'handshake') return this.#produceHandshake(out, now);
-    if (this.#initAckPending) return this.#produceLateInitAck(out);
+    if (this.handshake.initAckPending) return this.#produceHandshake(out, now);
     const budgetEnd = HEADER_BYTES + this.#payloadBudget;
     let pos = HEADER_BYTES;
     let flags = 0;
@@ -595,14 +562,10 @@ export class ConnectionCore implements LossListener {
         else this.#pacingDeadline = now + delay;
       }
     }
-    const ackDue =
-      this.#windowUpdatePending ||
-      this.#finalAcksPending > 0 ||
-      (this.#ackElicitingSinceAck > 0 &&
-        (this.#ackNow || now >= this.#ackDeadline || mayData || this.#pingPending));
-    if (ackDue && this.#received.rangeCount > 0) {
-      pos = this.#writeAck(out, pos, now);
-      if (this.#finalAcksPending > 0) this.#finalAcksPending--;
+    if (this.#acks.due(now, mayData || this.#pingPending) && this.#acks.fits(pos, budgetEnd)) {
+      const readOffset = this.reassembly.readOffset;
+      const limit = this.#receiveWindow.limit(readOffset, this.#host.receiveWindowBytes());
+      pos = this.#acks.write(out, pos, now, readOffset, limit);
     }
     let streamOffset = -1;
     let streamLength = -1;
@@ -643,7 +606,7 @@ export class ConnectionCore implements LossListener {
     out[HEADER_BYTES] = FrameType.PING;
     out.fill(FrameType.PADDING, HEADER_BYTES + 1, payloadEnd);
     const packetNumber = this.#nextPacketNumber++;
-    writeHeader(out, PacketType.DATA, this.peerId, packetNumber);
+    writeHeader(out, PacketType.DATA, this.handshake.peerId, packetNumber);
     const length = this.#config.protection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
     this.packetsSent++;
     this.bytesSentOnWire += length;
@@ -665,63 +628,11 @@ export class ConnectionCore implements LossListener {
     else if (this.#blockedSince === Number.POSITIVE_INFINITY) this.#blockedSince = now;
   }
 
-  #writeAck(out: Uint8Array, pos: number, now: number): number {
-    const received = this.#received;
-    if (pos + received.encodedBytes() + 20 > HEADER_BYTES + this.#payloadBudget) return pos;
-    out[pos] = FrameType.ACK;
-    const delayMicros = Math.max(0, Math.round((now - this.#largestReceivedAt) * 1000));
-    let p = received.writeAckRanges(out, pos + 1, delayMicros);
-    p = writeVarint(out, p, this.reassembly.readOffset);
-    p = writeVarint(
-      out,
-      p,
-      this.#receiveWindow.limit(this.reassembly.readOffset, this.#host.receiveWindowBytes()),
-    );
-    this.#ackElicitingSinceAck = 0;
-    this.#ackNow = false;
-    this.#ackDeadline = Number.POSITIVE_INFINITY;
-    this.#windowUpdatePending = false;
-    return p;
-  }
-
+  /** An INIT or INIT-ACK; an INIT-ACK may be owed after opening, when the peer retransmitted its INIT. */
   #produceHandshake(out: Uint8Array, now: number): number {
-    let type: PacketType;
-    if (this.#initAckPending) {
-      type = PacketType.INIT_ACK;
-      this.#initAckPending = false;
-    } else if (this.#config.initiator && now >= this.#initDeadline) {
-      type = PacketType.INIT;
-      this.#initDeadline = now + this.#initRetryMs;
-      this.#initRetryMs = Math.min(this.#initRetryMs * 2, MAX_INIT_RETRY_MS);
-    } else return 0;
-    const packetNumber = this.#nextPacketNumber++;
-    writeHeader(out, type, this.peerId, packetNumber);
-    writeUint32(out, HEADER_BYTES, this.localId.hi);
-    writeUint32(out, HEADER_BYTES + 4, this.localId.lo);
-    const length = this.#config.protection.seal(
-      out,
-      HEADER_BYTES,
-      HEADER_BYTES + HANDSHAKE_PAYLOAD_BYTES,
-      packetNumber,
-    );
-    this.packetsSent++;
-    this.bytesSentOnWire += length;
-    return length;
-  }
-
-  /** An INIT-ACK may be owed after the connection opened: the peer retransmitted its INIT. */
-  #produceLateInitAck(out: Uint8Array): number {
-    this.#initAckPending = false;
-    const packetNumber = this.#nextPacketNumber++;
-    writeHeader(out, PacketType.INIT_ACK, this.peerId, packetNumber);
-    writeUint32(out, HEADER_BYTES, this.localId.hi);
-    writeUint32(out, HEADER_BYTES + 4, this.localId.lo);
-    const length = this.#config.protection.seal(
-      out,
-      HEADER_BYTES,
-      HEADER_BYTES + HANDSHAKE_PAYLOAD_BYTES,
-      packetNumber,
-    );
+    const type = this.handshake.due(now);
+    if (type === 0) return 0;
+    const length = this.handshake.write(out, type, this.#nextPacketNumber++, now, this.#config.protection);
     this.packetsSent++;
     this.bytesSentOnWire += length;
     return length;
@@ -736,7 +647,7 @@ export class ConnectionCore implements LossListener {
     streamLength: number,
   ): number {
     const packetNumber = this.#nextPacketNumber++;
-    writeHeader(out, PacketType.DATA, this.peerId, packetNumber);
+    writeHeader(out, PacketType.DATA, this.handshake.peerId, packetNumber);
     const length = this.#config.protection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
     this.packetsSent++;
     this.bytesSentOnWire += length;

@@ -1,0 +1,95 @@
+/**
+ * The symmetric handshake's state (see connection-core.ts for the exchange): who the peer is, whether it
+ * knows who we are, which INIT or INIT-ACK is owed, and when an INIT is retransmitted.
+ */
+import type { PacketProtection } from './protection.js';
+import {
+  type ConnectionId,
+  HANDSHAKE_PAYLOAD_BYTES,
+  HEADER_BYTES,
+  PacketType,
+  writeHeader,
+  writeUint32,
+} from './wire.js';
+
+/** First INIT retransmission; doubles up to {@link MAX_INIT_RETRY_MS}. */
+export const INITIAL_INIT_RETRY_MS = 200;
+export const MAX_INIT_RETRY_MS = 1_000;
+
+export class Handshake {
+  readonly localId: ConnectionId;
+  readonly peerId: ConnectionId = { hi: 0, lo: 0 };
+  /** We learned the peer's receive connection ID (from its INIT or INIT-ACK). */
+  peerKnown = false;
+  /** The peer addressed a packet to our ID: it knows it. */
+  peerHasOurId = false;
+  /** The peer sent an INIT that we have not answered yet. */
+  initAckPending = false;
+  readonly #initiator: boolean;
+  #initDeadline = Number.POSITIVE_INFINITY;
+  #retryMs = INITIAL_INIT_RETRY_MS;
+
+  constructor(localId: ConnectionId, initiator: boolean) {
+    this.localId = localId;
+    this.#initiator = initiator;
+  }
+
+  get complete(): boolean {
+    return this.peerKnown && this.peerHasOurId;
+  }
+
+  /** connect(): send INIT now, and again with backoff until stopped. */
+  start(now: number): void {
+    this.#initDeadline = now;
+  }
+
+  stop(): void {
+    this.#initDeadline = Number.POSITIVE_INFINITY;
+  }
+
+  /** When the next INIT is due (only a connecting side sends INITs). */
+  deadline(): number {
+    return this.#initiator ? this.#initDeadline : Number.POSITIVE_INFINITY;
+  }
+
+  /** Takes the peer's ID from its handshake packet; false if it names a different peer than before. */
+  learnPeer(hi: number, lo: number): boolean {
+    if (!this.peerKnown) {
+      this.peerId.hi = hi;
+      this.peerId.lo = lo;
+      this.peerKnown = true;
+      return true;
+    }
+    return this.peerId.hi === hi && this.peerId.lo === lo;
+  }
+
+  isOurId(hi: number, lo: number): boolean {
+    return this.localId.hi === hi && this.localId.lo === lo;
+  }
+
+  /** The handshake packet to send now: an owed INIT-ACK first, then a due INIT; 0 for none. */
+  due(now: number): number {
+    if (this.initAckPending) return PacketType.INIT_ACK;
+    if (this.#initiator && now >= this.#initDeadline) return PacketType.INIT;
+    return 0;
+  }
+
+  /** Writes an INIT or INIT-ACK carrying our ID; returns its length. Both are the same size. */
+  write(
+    out: Uint8Array,
+    type: number,
+    packetNumber: number,
+    now: number,
+    protection: PacketProtection,
+  ): number {
+    if (type === PacketType.INIT_ACK) this.initAckPending = false;
+    else {
+      this.#initDeadline = now + this.#retryMs;
+      this.#retryMs = Math.min(this.#retryMs * 2, MAX_INIT_RETRY_MS);
+    }
+    writeHeader(out, type as PacketType, this.peerId, packetNumber);
+    writeUint32(out, HEADER_BYTES, this.localId.hi);
+    writeUint32(out, HEADER_BYTES + 4, this.localId.lo);
+    return protection.seal(out, HEADER_BYTES, HEADER_BYTES + HANDSHAKE_PAYLOAD_BYTES, packetNumber);
+  }
+}
