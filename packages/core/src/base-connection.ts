@@ -4,7 +4,7 @@ import { Packet } from '@antt/packet';
 import { connectionDuplex } from './duplex.js';
 import { AnttError, abortReasonToError, ClosedError, ErrorCode, MessageTooLargeError } from './errors.js';
 import { MessageQueue } from './message-queue.js';
-import { scopedSignal } from './signals.js';
+import { type ScopedSignal, scopedSignal } from './signals.js';
 import type {
   Address,
   Connection,
@@ -53,6 +53,7 @@ export abstract class BaseConnection extends EventEmitter<ConnectionEvents> impl
 
   #state: ConnectionState = 'new';
   #closeError: Error | undefined;
+  #connectScope: ScopedSignal | undefined;
   #closePromise: Promise<void> | undefined;
   #connectPromise: Promise<void> | undefined;
   readonly #queue = new MessageQueue();
@@ -82,6 +83,14 @@ export abstract class BaseConnection extends EventEmitter<ConnectionEvents> impl
 
   abstract get localAddress(): Address | undefined;
   abstract get remoteAddress(): Address | undefined;
+
+  /**
+   * When the running `connect()` gives up, in `Date.now()` milliseconds, so a transport can stop its own
+   * attempts in time to report why they failed. Undefined outside `connect()`.
+   */
+  protected get connectDeadline(): number | undefined {
+    return this.#connectScope?.deadline;
+  }
 
   /** Human-readable peer name for error messages. */
   protected get peerLabel(): string {
@@ -187,14 +196,20 @@ export abstract class BaseConnection extends EventEmitter<ConnectionEvents> impl
       this.destroy(error as Error);
       throw error;
     }
+    this.#connectScope = scope;
     try {
       await this._connect(scope.signal);
       if (scope.signal.aborted) throw scope.error();
     } catch (error) {
-      const reported = scope.signal.aborted ? scope.error() : (error as Error);
+      // A transport that knows why it failed (every attempt refused, wrong version) says so; otherwise the
+      // caller sees why the wait ended (its timeout, its abort, destroy()).
+      const specific =
+        AnttError.is(error) && error !== scope.signal.reason && error.code !== ErrorCode.ABORTED;
+      const reported = specific || !scope.signal.aborted ? (error as Error) : scope.error();
       this.#failOpen(reported);
       throw reported;
     } finally {
+      this.#connectScope = undefined;
       scope.done();
     }
     if (this.#state === 'closed')
@@ -231,6 +246,10 @@ export abstract class BaseConnection extends EventEmitter<ConnectionEvents> impl
     }
     if (this.#state === 'closed' || this.#state === 'closing') {
       return Promise.reject(this.#endOfStreamError());
+    }
+    if (options?.signal === undefined && !options?.timeout) {
+      // The common `for await` case: no timer, no listener, no controller per message.
+      return new Promise<Uint8Array>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     }
     let scope: ReturnType<typeof scopedSignal>;
     try {
@@ -292,6 +311,7 @@ export abstract class BaseConnection extends EventEmitter<ConnectionEvents> impl
 
   destroy(error?: Error): void {
     if (this.#state === 'closed') return;
+    this.#connectScope?.abort(error ?? new ClosedError('the connection was destroyed while connecting'));
     this.#state = 'closed';
     this.#closeError = error;
     this.#queue.clear();

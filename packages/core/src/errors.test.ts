@@ -35,6 +35,8 @@ describe('AnttError', () => {
   it('maps system errors and abort reasons', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
     expect(networkError('connect to 127.0.0.1:9', refused).code).toBe(ErrorCode.REFUSED);
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    expect(networkError('the connection to 127.0.0.1:9', reset).code).toBe(ErrorCode.RESET);
     const inUse = Object.assign(new Error('bind EADDRINUSE'), { code: 'EADDRINUSE' });
     const wrapped = networkError('bind to port 9', inUse);
     expect(wrapped.code).toBe(ErrorCode.NETWORK);

@@ -118,7 +118,11 @@ export function networkError(action: string, cause: unknown): AnttError {
   const sys = cause as NodeJS.ErrnoException | undefined;
   const detail = sys?.code ? `${sys.code}${sys.message ? `: ${sys.message}` : ''}` : String(cause);
   const code =
-    sys?.code === 'ECONNREFUSED' || sys?.code === 'ECONNRESET' ? ErrorCode.REFUSED : ErrorCode.NETWORK;
+    sys?.code === 'ECONNREFUSED'
+      ? ErrorCode.REFUSED
+      : sys?.code === 'ECONNRESET' || sys?.code === 'EPIPE'
+        ? ErrorCode.RESET
+        : ErrorCode.NETWORK;
   return new AnttError(code, `${action} failed (${detail})`, { cause });
 }
 

@@ -6,6 +6,10 @@ export interface ScopedSignal {
   signal: AbortSignal;
   /** Turns the signal's reason into the AnttError a caller should see. */
   error(): AnttError;
+  /** Ends the wait from inside (for instance `destroy()` during `connect()`). */
+  abort(reason: Error): void;
+  /** When the timeout fires, in `Date.now()` milliseconds; undefined without a timeout. */
+  deadline: number | undefined;
   done(): void;
 }
 
@@ -33,6 +37,8 @@ export function scopedSignal(
   }
   return {
     signal: controller.signal,
+    deadline: timer === undefined ? undefined : Date.now() + (timeoutMs as number),
+    abort: (reason) => controller.abort(reason),
     error: () => abortReasonToError(controller.signal, what),
     done: () => {
       if (timer !== undefined) clearTimeout(timer);

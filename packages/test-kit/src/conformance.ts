@@ -170,6 +170,10 @@ export function runConnectionSuite(name: string, options: ConnectionSuiteOptions
       }
       expect(accepted, 'bytes accepted while the reader read nothing').toBeLessThanOrEqual(maxBuffered);
       expect(accepted).toBeGreaterThan(0);
+      // A reader that is slow is not a peer that vanished: stay stalled past the idle timeout.
+      await sleep(idle + 500);
+      expect(a.state).toBe('open');
+      expect(b.state).toBe('open');
       stop = true;
       let received = 0;
       let senderDone = false;
