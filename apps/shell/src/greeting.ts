@@ -76,7 +76,7 @@ export async function greetClient(
       await refuse('wrong passphrase');
     }
     serverProof = mac(key, 'server', serverNonce, clientNonce);
-    authenticatedBy = 'passphrase (transport not encrypted)';
+    authenticatedBy = 'passphrase, transport not encrypted';
   }
   await connection.send(encode('welcome', serverProof, { ...settings.welcome }));
   return { authenticatedBy };
