@@ -6,5 +6,8 @@ export default defineProject({
   test: {
     name: 'udp',
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    // CI machines have 2 cores shared by every package's tests: budgets are for hangs, not for speed.
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
   },
 });
