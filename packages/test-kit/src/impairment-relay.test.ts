@@ -309,24 +309,26 @@ describe('createImpairmentRelay', () => {
     await sendNumbered(client, relay, 2000, 1000);
     await until(() => bytes === 2000 * 1000, 'all 2 MB through the cap');
     const achieved = (bytes - 1000) / ((lastAt - firstAt) / 1000);
+    // Over real sockets only the cap itself is a property: a busy machine can only make it slower. The
+    // achieved rate is checked exactly against a fake clock in 'caps the rate and tail-drops ...'.
     expect(achieved).toBeLessThan(rate * 1.1);
-    expect(achieved).toBeGreaterThan(rate * 0.8);
     expect(relay.stats.toTarget.droppedQueue).toBe(0);
   });
 
   it('drops everything during a blackout, scheduled or on demand', async () => {
     const received: string[] = [];
     const sink = await bindSocket((bytes) => received.push(bytes.toString()));
-    const relay = await relayTo(sink, { seed: SEED, blackouts: [{ startMs: 0, durationMs: 150 }] });
+    // Windows are long so that a loaded machine still sends the first datagram inside them.
+    const relay = await relayTo(sink, { seed: SEED, blackouts: [{ startMs: 0, durationMs: 1_500 }] });
     const client = await bindSocket();
     const send = (text: string) => client.send(text, relay.address.port, relay.address.host);
     send('during scheduled');
-    await sleep(250);
+    await sleep(1_700);
     send('after scheduled');
     await until(() => received.length === 1, 'first datagram after the window');
-    relay.blackout(150);
+    relay.blackout(1_500);
     send('during manual');
-    await sleep(250);
+    await sleep(1_700);
     send('after manual');
     await until(() => received.length === 2, 'first datagram after the manual blackout');
     expect(received).toEqual(['after scheduled', 'after manual']);
