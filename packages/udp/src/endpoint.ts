@@ -113,13 +113,14 @@ export class UdpEndpoint {
     const type = options.type ?? (options.host !== undefined && isIPv6(options.host) ? 'udp6' : 'udp4');
     const host = options.host ?? (type === 'udp6' ? '::' : '0.0.0.0');
     // Addresses are resolved before sending, so "lookup" can answer synchronously: no DNS round per datagram.
+    const family = type === 'udp6' ? 6 : 4;
     this.#socket = createSocket({
       type,
       lookup: (
         address: string,
         _options: unknown,
         callback: (e: Error | null, a: string, f: number) => void,
-      ) => callback(null, address, isIPv6(address) ? 6 : 4),
+      ) => callback(null, address, family),
     } as Parameters<typeof createSocket>[0]);
     const bufferBytes = poolDatagramBytes(resolveTransportOptions(options));
     this.#pool = new DatagramPool(

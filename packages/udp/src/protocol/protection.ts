@@ -27,7 +27,10 @@ export interface PacketProtection {
    */
   seal(datagram: Uint8Array, headerBytes: number, payloadEnd: number, packetNumber: number): number;
   /**
-   * Checks and unprotects `datagram` in place. Returns where the payload ends, or -1 when the datagram is
+   * Checks and unprotects `datagram` in place. The endpoint checks an INIT from an unknown peer before it
+   * creates state for it, and the new connection opens the same datagram again: an implementation that
+   * decrypts in place must recognise a datagram it already opened (or the INIT must stay unencrypted, as
+   * in most handshakes). Returns where the payload ends, or -1 when the datagram is
    * not authentic (corrupted, forged, or for another key): the caller drops and counts it.
    */
   open(datagram: Uint8Array, headerBytes: number, packetNumber: number): number;
