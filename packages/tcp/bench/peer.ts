@@ -3,7 +3,7 @@
  * `RESULT {...}` line with goodput (receiver), CPU seconds and peak RSS.
  */
 import { once } from 'node:events';
-import { connect as netConnect, createServer, type Socket } from 'node:net';
+import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { TcpConnection } from '../src/index.js';
 
 export interface PeerPlan {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 /** fast-check prints the seed of a failing run; ANTT_TEST_SEED replays it. */
 const FUZZ = process.env.ANTT_TEST_SEED ? { seed: Number(process.env.ANTT_TEST_SEED) } : {};
+
 import { FrameDecoder } from './frame-decoder.js';
 import { FRAME_HEADER_BYTES, FrameType, writeFrameHeader } from './wire-format.js';
 

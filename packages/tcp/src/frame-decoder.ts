@@ -7,6 +7,20 @@ import {
   MAX_CONTROL_PAYLOAD_BYTES,
 } from './wire-format.js';
 
+/** Where a connection's received bytes go: the frame decoder, or the sealed record layer in front of it. */
+export interface FrameInput {
+  push(chunk: Buffer): void;
+  /** The unfilled rest of the buffer being assembled, if at least `minBytes` are missing. */
+  readTarget(minBytes: number): Buffer | undefined;
+  /** `bytes` were written into the view {@link readTarget} returned. */
+  commitRead(bytes: number): void;
+  /** True between frames: a stream that ends here ended cleanly. */
+  readonly atFrameBoundary: boolean;
+  /** Where the stream stopped, for an error when it ends mid-frame. */
+  describePosition(): string;
+  stop(): void;
+}
+
 export interface FrameDecoderOptions {
   /** Largest DATA payload accepted; a longer length prefix is a protocol error before anything is allocated. */
   maxMessageBytes: number;
@@ -26,13 +40,18 @@ export interface FrameDecoderOptions {
  * chunks gets one buffer of its exact size, and each chunk is copied into it once. Anything that is not a
  * well-formed frame throws ProtocolError and nothing else.
  */
-export class FrameDecoder {
+export class FrameDecoder implements FrameInput {
   readonly #options: FrameDecoderOptions;
   readonly #header = Buffer.alloc(FRAME_HEADER_BYTES);
   #headerFilled = 0;
   #type: FrameType = FrameType.DATA;
   #payload: Buffer | undefined;
   #payloadFilled = 0;
+  /**
+   * A header ended exactly at the end of a chunk: its payload buffer is allocated only when needed, so
+   * a payload that then arrives whole in the next chunk (a sealed record of its own) is a view of it.
+   */
+  #pendingLength: number | undefined;
   #stopped = false;
   #framesDecoded = 0;
 
@@ -46,19 +65,31 @@ export class FrameDecoder {
 
   /** True between frames: a stream that ends here ended cleanly. */
   get atFrameBoundary(): boolean {
-    return this.#headerFilled === 0 && this.#payload === undefined;
+    return this.#headerFilled === 0 && this.#payload === undefined && this.#pendingLength === undefined;
   }
 
   /** Stops decoding, even in the middle of a chunk (the connection ended from a callback). */
   stop(): void {
     this.#stopped = true;
     this.#payload = undefined;
+    this.#pendingLength = undefined;
   }
 
   push(chunk: Buffer): void {
     const end = chunk.length;
     let offset = 0;
     while (offset < end && !this.#stopped) {
+      const pending = this.#pendingLength;
+      if (pending !== undefined) {
+        this.#pendingLength = undefined;
+        if (end - offset >= pending) {
+          this.#emitView(chunk.subarray(offset, offset + pending));
+          offset += pending;
+          continue;
+        }
+        this.#payload = Buffer.allocUnsafe(pending);
+        this.#payloadFilled = 0;
+      }
       const payload = this.#payload;
       if (payload !== undefined) {
         const take = Math.min(payload.length - this.#payloadFilled, end - offset);
@@ -87,10 +118,10 @@ export class FrameDecoder {
         this.#type = this.#checkHeader(this.#header[4]!, length);
       }
       if (end - offset >= length) {
-        const view = chunk.subarray(offset, offset + length);
-        const transient = this.#options.transientChunks && this.#type === FrameType.DATA;
-        this.#emit(this.#type, transient ? Buffer.from(view) : view);
+        this.#emitView(chunk.subarray(offset, offset + length));
         offset += length;
+      } else if (offset === end) {
+        this.#pendingLength = length;
       } else {
         this.#payload = Buffer.allocUnsafe(length);
         this.#payloadFilled = 0;
@@ -100,6 +131,11 @@ export class FrameDecoder {
 
   /** The unfilled rest of the message being assembled, if at least `minBytes` are missing. */
   readTarget(minBytes: number): Buffer | undefined {
+    if (this.#pendingLength !== undefined && !this.#stopped && this.#pendingLength >= minBytes) {
+      this.#payload = Buffer.allocUnsafe(this.#pendingLength);
+      this.#payloadFilled = 0;
+      this.#pendingLength = undefined;
+    }
     const payload = this.#payload;
     if (payload === undefined || this.#stopped || payload.length - this.#payloadFilled < minBytes)
       return undefined;
@@ -119,6 +155,9 @@ export class FrameDecoder {
 
   /** Describes where the stream stopped, for an error when it ends mid-frame. */
   describePosition(): string {
+    if (this.#pendingLength !== undefined) {
+      return `in the middle of a ${frameTypeName(this.#type)} frame (0 of ${this.#pendingLength} payload bytes)`;
+    }
     if (this.#payload !== undefined) {
       return `in the middle of a ${frameTypeName(this.#type)} frame (${this.#payloadFilled} of ${this.#payload.length} payload bytes)`;
     }
@@ -146,6 +185,11 @@ export class FrameDecoder {
       );
     }
     return type;
+  }
+
+  #emitView(view: Buffer): void {
+    const transient = this.#options.transientChunks && this.#type === FrameType.DATA;
+    this.#emit(this.#type, transient ? Buffer.from(view) : view);
   }
 
   #emit(type: FrameType, payload: Buffer): void {

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { abortReasonToError } from '@antt/core';
+import { MAX_RECORD_PLAINTEXT_BYTES, type RecordSealer } from './sealed-records.js';
 import { FRAME_HEADER_BYTES, FrameType, writeFrameHeader } from './wire-format.js';
 
 /** Small frames are copied into a batch of this size and written together. */
@@ -23,10 +24,16 @@ interface TurnWaiter {
  * Writes frames to a socket: batches small frames (so 100,000 tiny messages make a few hundred writes),
  * writes large messages without copying, and makes send() wait, in order, while the socket's write
  * buffer is over {@link WRITE_HIGH_WATER_BYTES}. The socket's own errors are the connection's business.
+ *
+ * With a {@link RecordSealer} (a secured connection) every write is sealed first: a batch becomes one
+ * record, a large message's payload follows its header's record in records of its own, sealed from the
+ * caller's buffer (the sealed copy is the only one). Records are sealed and written in one order, so the
+ * counter nonces match the reader's.
  */
 export class FrameWriter {
   readonly #socket: Socket;
   readonly #closedError: () => Error;
+  readonly #sealer: RecordSealer | undefined;
   #batch = Buffer.allocUnsafe(BATCH_BYTES);
   #used = 0;
   #flushScheduled = false;
@@ -36,9 +43,10 @@ export class FrameWriter {
   #lastWriteAt = 0;
   #failed: Error | undefined;
 
-  constructor(socket: Socket, closedError: () => Error) {
+  constructor(socket: Socket, closedError: () => Error, sealer?: RecordSealer) {
     this.#socket = socket;
     this.#closedError = closedError;
+    this.#sealer = sealer;
     socket.on('drain', () => this.#wakeNext());
   }
 
@@ -74,6 +82,7 @@ export class FrameWriter {
     writeFrameHeader(this.#batch, this.#used, FrameType.DATA, length);
     this.#used += FRAME_HEADER_BYTES;
     this.#lastWriteAt = performance.now();
+    if (this.#sealer) return this.#writeSealedPayload(this.#sealer, message);
     // Corked, the batch (ending in this header) and the payload leave in one writev: no tiny segment.
     this.#socket.cork();
     this.flush();
@@ -106,6 +115,12 @@ export class FrameWriter {
   flush(): void {
     const used = this.#used;
     if (used === 0 || this.#failed) return;
+    if (this.#sealer) {
+      // Sealing copies, so the batch buffer is free again at once.
+      this.#used = 0;
+      this.#writeRecord(this.#sealer, this.#batch.subarray(0, used));
+      return;
+    }
     let out: Buffer;
     if (used <= COPY_OUT_FLUSH_BYTES) {
       out = Buffer.allocUnsafe(used);
@@ -124,6 +139,45 @@ export class FrameWriter {
     this.#failed = error;
     this.#used = 0;
     for (const waiter of this.#waiters.splice(0)) waiter.fail(error);
+  }
+
+  /** Seals `plaintext` as one record and writes it (one writev for prefix and body). */
+  #writeRecord(sealer: RecordSealer, plaintext: Uint8Array, callback?: (error?: Error | null) => void): void {
+    const [prefix, sealed] = sealer.seal(plaintext);
+    this.#socket.cork();
+    this.#socket.write(prefix);
+    this.#socket.write(sealed, callback);
+    this.#socket.uncork();
+  }
+
+  /**
+   * The payload of a large message on a secured connection: the batch (ending in the message's header)
+   * goes out as one record, then the payload in records of up to MAX_RECORD_PLAINTEXT_BYTES, all in one
+   * synchronous pass so no other record can come between them. Like the insecure path, which hands the
+   * whole message to the socket at once, the sealed copy of one message may sit in the socket buffer;
+   * send() waits for it to drain before the next large message starts.
+   */
+  async #writeSealedPayload(sealer: RecordSealer, message: Uint8Array): Promise<void> {
+    let written: Promise<void> | undefined;
+    this.#socket.cork();
+    this.flush();
+    for (let offset = 0; offset < message.byteLength; offset += MAX_RECORD_PLAINTEXT_BYTES) {
+      const end = Math.min(offset + MAX_RECORD_PLAINTEXT_BYTES, message.byteLength);
+      const piece = message.subarray(offset, end);
+      if (end < message.byteLength) {
+        this.#writeRecord(sealer, piece);
+        continue;
+      }
+      written = new Promise<void>((resolve, reject) => {
+        this.#writeRecord(sealer, piece, (error) => {
+          if (error) reject(this.#failed ?? this.#closedError());
+          else resolve();
+        });
+      });
+    }
+    this.#socket.uncork();
+    this.#wakeNext();
+    await written;
   }
 
   #overHighWater(): boolean {

@@ -24,6 +24,8 @@ export interface HandshakeOptions {
 
 export interface HandshakeResult {
   hello: Hello;
+  /** The peer's HELLO exactly as received. */
+  helloBytes: Buffer;
   /** Bytes that followed the peer's HELLO: the start of its frames. */
   rest: Buffer;
 }
@@ -89,7 +91,7 @@ export function runHandshake(socket: Socket, options: HandshakeOptions): Promise
       }
       done();
       // Copied: the chunk may be a reused read buffer.
-      resolve({ hello: result.hello, rest: Buffer.from(result.rest) });
+      resolve({ hello: result.hello, helloBytes: result.raw, rest: Buffer.from(result.rest) });
     }
     function onEnd(): void {
       fail(

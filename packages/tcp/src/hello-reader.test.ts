@@ -5,13 +5,20 @@ import { describe, expect, it } from 'vitest';
 
 /** fast-check prints the seed of a failing run; ANTT_TEST_SEED replays it. */
 const FUZZ = process.env.ANTT_TEST_SEED ? { seed: Number(process.env.ANTT_TEST_SEED) } : {};
+
 import { HelloReader } from './hello-reader.js';
 import { encodeHello, HELLO_BYTES } from './wire-format.js';
 
 const PEER = '198.51.100.7:4456';
 
 function hello(): Buffer {
-  return encodeHello({ role: 'server', nonce: randomBytes(16), maxMessageBytes: 5000, idleTimeoutMs: 1234 });
+  return encodeHello({
+    role: 'server',
+    secured: false,
+    nonce: randomBytes(16),
+    maxMessageBytes: 5000,
+    idleTimeoutMs: 1234,
+  });
 }
 
 function protocolError(run: () => unknown): AnttError {
@@ -53,9 +60,9 @@ describe('HelloReader', () => {
 
   it('refuses another protocol version, naming both', () => {
     const bytes = hello();
-    bytes[8] = 2;
+    bytes[8] = 1;
     expect(protocolError(() => new HelloReader(PEER).push(bytes)).message).toMatch(
-      /speaks Antt TCP protocol version 2; this one speaks version 1/,
+      /speaks Antt TCP protocol version 1; this one speaks version 2: update the older side/,
     );
   });
 

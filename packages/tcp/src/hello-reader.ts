@@ -1,6 +1,7 @@
 import { ProtocolError } from '@antt/core';
 import {
   HELLO_BODY_BYTES,
+  HELLO_FLAG_SECURED,
   HELLO_MAGIC,
   HELLO_PREFIX_BYTES,
   type Hello,
@@ -17,6 +18,8 @@ export type HelloResult =
   | {
       done: true;
       hello: Hello;
+      /** The HELLO exactly as received (bound into the Noise prologue). */
+      raw: Buffer;
       /** Bytes after the HELLO in the last chunk: the first frames. */
       rest: Buffer;
     };
@@ -59,7 +62,9 @@ export class HelloReader {
       this.#check(before);
     }
     if (this.#length < this.#needed()) return { done: false };
-    return { done: true, hello: this.#decode(), rest: chunk.subarray(offset) };
+    const hello = this.#decode();
+    const raw = Buffer.from(this.#buffer.subarray(0, this.#length));
+    return { done: true, hello, raw, rest: chunk.subarray(offset) };
   }
 
   /** What the peer sent, for a message when it fell silent or closed mid-way. */
@@ -86,7 +91,7 @@ export class HelloReader {
       if (version !== PROTOCOL_VERSION) {
         throw new ProtocolError(
           `the peer at ${this.#peer} speaks Antt TCP protocol version ${version}; this one speaks ` +
-            `version ${PROTOCOL_VERSION}: update one side so both match`,
+            `version ${PROTOCOL_VERSION}: update the older side so both match`,
         );
       }
     }
@@ -114,6 +119,7 @@ export class HelloReader {
     return {
       version: b[8]!,
       role: roleByte === 0 ? 'client' : 'server',
+      secured: (b[11]! & HELLO_FLAG_SECURED) !== 0,
       nonce: Buffer.from(b.subarray(12, 12 + NONCE_BYTES)),
       maxMessageBytes,
       idleTimeoutMs,

@@ -1,6 +1,11 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { isIP } from 'node:net';
 import { type Address, AnttError, type BaseConnectionOptions, ErrorCode, parseAddress } from '@antt/core';
+import {
+  type ResolvedSecurity,
+  resolveSecurityOptions,
+  type TcpSecurityOptions,
+} from './security-options.js';
 import { MAX_FRAME_PAYLOAD_BYTES, type Role } from './wire-format.js';
 
 /** Silence after which the peer is declared gone. Kernel keepalive (2 hours) is far too slow for P2P. */
@@ -8,7 +13,11 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 12_000;
 /** How long the peer has to answer the Antt handshake once the TCP connection formed. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
 
-export interface TcpConnectionOptions extends BaseConnectionOptions {
+/**
+ * Exactly one way to say who may connect is required: `passphrase`, `allowedPeers` (the two may be
+ * combined), `acceptAnyPeer: true`, or `insecure: true` (alone).
+ */
+export interface TcpConnectionOptions extends BaseConnectionOptions, TcpSecurityOptions {
   /** The port this side connects from (and briefly listens on). The peer targets it. */
   localPort: number;
   /** Local IP address to bind. Default: every address of the remote's family. */
@@ -27,7 +36,10 @@ export interface TcpConnectionOptions extends BaseConnectionOptions {
    * sides' idle timeouts (each side tells the other its own in the handshake).
    */
   keepAliveInterval?: number;
-  /** Milliseconds the peer has to answer the Antt handshake once TCP connected. Default 5 s. */
+  /**
+   * Milliseconds the peer has to answer the HELLO once TCP connected, and again to finish the security
+   * handshake. Default 5 s.
+   */
   handshakeTimeout?: number;
 }
 
@@ -39,11 +51,14 @@ export interface ResolvedTcpOptions {
   idleTimeoutMs: number;
   keepAliveIntervalMs: number | undefined;
   handshakeTimeoutMs: number;
+  security: ResolvedSecurity;
 }
 
 export function resolveTcpOptions(options: TcpConnectionOptions): ResolvedTcpOptions {
   if (typeof options !== 'object' || options === null) {
-    throw invalid('new TcpConnection() needs { localPort, remote: { host, port }, role }');
+    throw invalid(
+      'new TcpConnection() needs { localPort, remote: { host, port }, role } and a passphrase, allowedPeers, acceptAnyPeer or insecure',
+    );
   }
   const localPort = port(options.localPort, 'localPort');
   const remote = remoteAddress(options.remote);
@@ -68,6 +83,7 @@ export function resolveTcpOptions(options: TcpConnectionOptions): ResolvedTcpOpt
     keepAliveIntervalMs: positive(options.keepAliveInterval, 'keepAliveInterval'),
     handshakeTimeoutMs:
       positive(options.handshakeTimeout, 'handshakeTimeout') ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    security: resolveSecurityOptions(options),
   };
 }
 

@@ -1,4 +1,4 @@
-import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import {
   AnttError,
   abortReasonToError,

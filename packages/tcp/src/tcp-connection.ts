@@ -3,6 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP, type Socket } from 'node:net';
 import {
   type Address,
+  AuthError,
   BaseConnection,
   ClosedError,
   type ConnectionStats,
@@ -15,13 +16,17 @@ import {
   TimeoutError,
   type WaitOptions,
 } from '@antt/core';
-import { FrameDecoder } from './frame-decoder.js';
+import { chooseRoles, type SecureContext, type TransportKeys, warnInsecure } from '@antt/secure';
+import { FrameDecoder, type FrameInput } from './frame-decoder.js';
 import { FrameWriter } from './frame-writer.js';
 import { runHandshake } from './handshake.js';
 import { type ResolvedTcpOptions, resolveTcpOptions, type TcpConnectionOptions } from './options.js';
 import { chunksAreTransient, onChunks, setDirectTarget } from './read-sink.js';
+import { RecordOpener, RecordSealer } from './sealed-records.js';
+import { runSecureExchange } from './secure-exchange.js';
+import { createSecureContext } from './security-options.js';
 import { normalizeHost, SimultaneousOpener, TransientFailure } from './simultaneous-open.js';
-import { encodeHello, FrameType, type Hello, NONCE_BYTES } from './wire-format.js';
+import { encodeHello, FrameType, type Hello, NONCE_BYTES, type Role } from './wire-format.js';
 
 /** `_connect` gives up this much before the caller's deadline so its own, more specific error wins. */
 const DEADLINE_MARGIN_MAX_MS = 250;
@@ -36,6 +41,9 @@ export const goSilent: unique symbol = Symbol('antt.tcp.goSilent');
 /**
  * An Antt connection over TCP, formed by simultaneous open: both peers connect from their `localPort` to
  * each other. See the package README for how that works on loopback, LANs and through NATs.
+ *
+ * Secured by default: after the HELLOs, a Noise handshake (@antt/secure) proves who is at the other end,
+ * and every frame after it is sealed. `insecure: true` turns that off, for benchmarks and debugging only.
  */
 export class TcpConnection extends BaseConnection {
   readonly transport = 'tcp';
@@ -47,7 +55,10 @@ export class TcpConnection extends BaseConnection {
   #opener: SimultaneousOpener | undefined;
   #socket: Socket | undefined;
   #writer: FrameWriter | undefined;
-  #decoder: FrameDecoder | undefined;
+  /** Where received bytes go: the decoder, or the record opener in front of it. */
+  #input: FrameInput | undefined;
+  #secureContext: Promise<SecureContext> | undefined;
+  #remotePeerId: string | undefined;
   #peerHello: Hello | undefined;
   #remote: Address | undefined;
   #local: Address | undefined;
@@ -66,6 +77,25 @@ export class TcpConnection extends BaseConnection {
   constructor(options: TcpConnectionOptions) {
     super(options);
     this.#options = resolveTcpOptions(options);
+    if (!this.#options.security.secured) {
+      warnInsecure(`tcp connection to ${formatAddress(this.#options.remote)}`);
+    }
+  }
+
+  /** True unless made with `insecure: true`: the peer is authenticated and every frame is sealed. */
+  get encrypted(): boolean {
+    return this.#options.security.secured;
+  }
+
+  /** This side's peer id (its identity's); undefined with `insecure: true`. */
+  get localPeerId(): string | undefined {
+    const security = this.#options.security;
+    return security.secured ? security.identity.peerId : undefined;
+  }
+
+  /** The peer's id, proven by the handshake, once connected; undefined with `insecure: true`. */
+  get remotePeerId(): string | undefined {
+    return this.#remotePeerId;
   }
 
   get localAddress(): Address | undefined {
@@ -100,8 +130,13 @@ export class TcpConnection extends BaseConnection {
       family: isIP(remote.host) === 6 ? 6 : 4,
     });
     this.#opener = opener;
+    const security = this.#options.security;
+    // Stretching the passphrase (scrypt, tens of ms the first time) overlaps with opening TCP.
+    if (security.secured) this.#secureContext ??= createSecureContext(security, signal);
+    this.#secureContext?.catch(ignore);
     const hello = encodeHello({
       role: this.#options.role,
+      secured: security.secured,
       nonce: this.#nonce,
       maxMessageBytes: this.maxMessageBytes,
       idleTimeoutMs: this.#options.idleTimeoutMs,
@@ -112,15 +147,43 @@ export class TcpConnection extends BaseConnection {
       socket.on('error', ignore);
       this.#socket = socket;
       try {
+        const peer = formatAddress(remote);
         const result = await runHandshake(socket, {
           role: this.#options.role,
           hello,
           nonce: this.#nonce,
-          peer: formatAddress(remote),
+          peer,
           timeoutMs: Math.max(1, Math.min(this.#options.handshakeTimeoutMs, deadline - performance.now())),
           signal,
         });
-        this.#attach(socket, result.hello, result.rest);
+        checkSecurityMatch(security.secured, result.hello.secured, peer);
+        let rest = result.rest;
+        let keys: TransportKeys | undefined;
+        if (this.#secureContext) {
+          const context = await this.#secureContext;
+          // The prologue binds both HELLOs (versions, roles, nonces, limits): a tampered HELLO fails
+          // the Noise handshake. The initiator's comes first.
+          const initiator = this.#isNoiseInitiator(result.hello);
+          const prologue = initiator
+            ? Buffer.concat([hello, result.helloBytes])
+            : Buffer.concat([result.helloBytes, hello]);
+          const exchange = await runSecureExchange(socket, {
+            handshake: context.handshake({
+              role: initiator ? 'initiator' : 'responder',
+              transport: 'tcp',
+              prologue,
+              replayWindow: false,
+            }),
+            rest,
+            peer,
+            timeoutMs: Math.max(1, Math.min(this.#options.handshakeTimeoutMs, deadline - performance.now())),
+            signal,
+          });
+          keys = exchange.keys;
+          rest = exchange.rest;
+          this.#remotePeerId = exchange.remotePeerId;
+        }
+        this.#attach(socket, result.hello, rest, keys);
         return;
       } catch (error) {
         this.#socket = undefined;
@@ -182,7 +245,7 @@ export class TcpConnection extends BaseConnection {
     this.#lifetime.abort(error ?? new ClosedError('the connection was destroyed while connecting'));
     clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
-    this.#decoder?.stop();
+    this.#input?.stop();
     this.#writer?.fail(new ClosedError(`the connection to ${this.peerLabel} is closed`, { cause: error }));
     this.#closeAck?.reject(error ?? new ClosedError());
     const socket = this.#socket;
@@ -207,6 +270,7 @@ export class TcpConnection extends BaseConnection {
 
   protected override _transportStats(): Partial<ConnectionStats> {
     return {
+      encrypted: this.#options.security.secured ? 1 : 0,
       rttMs: this.#smoothedRttMs,
       minRttMs: this.#minRttMs,
       wireBytesSent: this.#socket?.bytesWritten,
@@ -243,7 +307,14 @@ export class TcpConnection extends BaseConnection {
     }
   }
 
-  #attach(socket: Socket, hello: Hello, rest: Buffer): void {
+  /** The Noise initiator is the client; two peers of the same role let their HELLO nonces decide. */
+  #isNoiseInitiator(peerHello: Hello): boolean {
+    const role: Role = this.#options.role;
+    if (role !== peerHello.role) return role === 'client';
+    return chooseRoles(this.#nonce, peerHello.nonce) === 'initiator';
+  }
+
+  #attach(socket: Socket, hello: Hello, rest: Buffer, keys: TransportKeys | undefined): void {
     this.#peerHello = hello;
     this.#remote = {
       host: normalizeHost(socket.remoteAddress),
@@ -256,18 +327,24 @@ export class TcpConnection extends BaseConnection {
       family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
     };
     const peer = this.peerLabel;
-    this.#writer = new FrameWriter(socket, () => this.closeError ?? new ClosedError());
-    this.#decoder = new FrameDecoder({
+    this.#writer = new FrameWriter(
+      socket,
+      () => this.closeError ?? new ClosedError(),
+      keys ? new RecordSealer(keys.send) : undefined,
+    );
+    const decoder = new FrameDecoder({
       maxMessageBytes: this.maxMessageBytes,
       peer,
       onMessage: (message) => this._deliver(message),
       onControl: (type, payload) => this.#onControl(type, payload),
-      transientChunks: chunksAreTransient(socket),
+      // Opened records are fresh buffers, never reused.
+      transientChunks: !keys && chunksAreTransient(socket),
     });
+    this.#input = keys ? new RecordOpener({ key: keys.receive, peer, inner: decoder }) : decoder;
     socket.off('error', ignore);
     onChunks(socket, (chunk) => this.#onData(chunk));
     setDirectTarget(socket, {
-      readTarget: (minBytes) => (this.#silent ? undefined : this.#decoder?.readTarget(minBytes)),
+      readTarget: (minBytes) => (this.#silent ? undefined : this.#input?.readTarget(minBytes)),
       commitRead: (bytes) => this.#onDirectRead(bytes),
     });
     socket.on('end', () => this.#onEnd());
@@ -284,7 +361,7 @@ export class TcpConnection extends BaseConnection {
     if (this.#silent) return;
     this.#lastHeardAt = performance.now();
     try {
-      this.#decoder!.push(chunk);
+      this.#input!.push(chunk);
     } catch (error) {
       this.#fail(error as Error);
       return;
@@ -296,7 +373,12 @@ export class TcpConnection extends BaseConnection {
   #onDirectRead(bytes: number): void {
     if (this.#silent) return;
     this.#lastHeardAt = performance.now();
-    this.#decoder!.commitRead(bytes);
+    try {
+      this.#input!.commitRead(bytes);
+    } catch (error) {
+      this.#fail(error as Error);
+      return;
+    }
     this.#pauseIfQueueFull();
   }
 
@@ -326,7 +408,7 @@ export class TcpConnection extends BaseConnection {
         return;
       case FrameType.CLOSE:
         this.#peerClosed = true;
-        this.#decoder!.stop();
+        this.#input!.stop();
         if (this.#closeAck) {
           this.#closeAck.resolve();
           return;
@@ -356,10 +438,10 @@ export class TcpConnection extends BaseConnection {
     if (this.#silent) return;
     // After the CLOSE exchange the peer's FIN is expected; the socket destroys itself once ours is sent.
     if (this.#peerClosed) return;
-    if (!this.#decoder!.atFrameBoundary) {
+    if (!this.#input!.atFrameBoundary) {
       this.#fail(
         new ProtocolError(
-          `the peer at ${this.peerLabel} closed the connection ${this.#decoder!.describePosition()}: a truncated frame`,
+          `the peer at ${this.peerLabel} closed the connection ${this.#input!.describePosition()}: a truncated frame`,
         ),
       );
       return;
@@ -431,6 +513,18 @@ export class TcpConnection extends BaseConnection {
         ? sampleMs
         : (1 - RTT_ALPHA) * this.#smoothedRttMs + RTT_ALPHA * sampleMs;
   }
+}
+
+/** Both sides read both HELLOs, so both fail with the same cause before any handshake traffic. */
+function checkSecurityMatch(localSecured: boolean, peerSecured: boolean, peer: string): void {
+  if (localSecured === peerSecured) return;
+  throw new AuthError(
+    localSecured
+      ? `the peer at ${peer} runs with insecure: true (no authentication, no encryption); this side ` +
+          'requires a secured connection: remove insecure on the peer'
+      : `the peer at ${peer} requires a secured connection (passphrase, allowedPeers or acceptAnyPeer); ` +
+          'this side runs with insecure: true',
+  );
 }
 
 function ignore(): void {}

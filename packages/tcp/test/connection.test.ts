@@ -3,7 +3,7 @@ import { ErrorCode } from '@antt/core';
 import { expectCode, sleep } from '@antt/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TcpConnection } from '../src/index.js';
-import { createTcpPair } from './helpers.js';
+import { createTcpPair, TEST_PASSPHRASE } from './helpers.js';
 
 let pairs: { a: TcpConnection; b: TcpConnection }[] = [];
 
@@ -71,6 +71,7 @@ describe('TcpConnection', () => {
       remote: pair.a.localAddress!,
       role: 'server',
       maxMessageBytes: 1000,
+      passphrase: TEST_PASSPHRASE,
     });
     pairs.push({ a: small, b: small });
     await Promise.all([pair.a.connect({ timeout: 5_000 }), small.connect({ timeout: 5_000 })]);
@@ -92,10 +93,11 @@ describe('TcpConnection', () => {
     expect(stats.rttMs).toBeGreaterThanOrEqual(0);
     expect(stats.rttMs).toBeLessThan(100);
     expect(stats.minRttMs).toBeLessThanOrEqual(stats.rttMs!);
-    // HELLO (36) + frame header (5) + payload (10), plus heartbeats.
-    expect(stats.wireBytesSent).toBeGreaterThanOrEqual(51);
+    // HELLO (36) + Noise messages in frames + record (4 + 16) + frame header (5) + payload (10).
+    expect(stats.wireBytesSent).toBeGreaterThanOrEqual(71);
+    expect(stats.encrypted).toBe(1);
     expect(stats.connectAttempts).toBeGreaterThanOrEqual(1);
-    expect(b.stats().wireBytesReceived).toBeGreaterThanOrEqual(51);
+    expect(b.stats().wireBytesReceived).toBeGreaterThanOrEqual(71);
   });
 
   it('fails a send waiting for its turn when the connection closes', async () => {

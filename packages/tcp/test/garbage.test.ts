@@ -42,6 +42,8 @@ async function hostile(
     role: 'client',
     maxMessageBytes: 1024 * 1024,
     idleTimeout: 5_000,
+    // The raw peer speaks plain frames (sealed records are covered in security.test.ts).
+    insecure: true,
   });
   try {
     const closed = new Promise<Error | undefined>((resolve) => connection.once('close', resolve));
@@ -106,6 +108,7 @@ describe('hostile bytes after the handshake close that connection only', () => {
       localPort: await freePort(),
       remote: { host: HOST, port },
       role: 'server',
+      insecure: true,
     });
     try {
       const error = (await connection.connect({ timeout: 5_000 }).catch((e: unknown) => e)) as AnttError;
@@ -125,6 +128,7 @@ describe('a peer that closes at once', () => {
     // HELLO and CLOSE in one write, so they arrive in one chunk.
     const hello = encodeHello({
       role: 'server',
+      secured: false,
       nonce: randomBytes(16),
       maxMessageBytes: 1024,
       idleTimeoutMs: 60_000,
@@ -138,6 +142,7 @@ describe('a peer that closes at once', () => {
       remote: { host: HOST, port },
       role: 'client',
       idleTimeout: 60_000,
+      insecure: true,
     });
     try {
       const closed = new Promise<Error | undefined>((resolve) => connection.once('close', resolve));

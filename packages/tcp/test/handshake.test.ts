@@ -4,7 +4,7 @@ import { type AnttError, ErrorCode } from '@antt/core';
 import { expectCode, sleep } from '@antt/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TcpConnection } from '../src/index.js';
-import { createTcpPair, freePort } from './helpers.js';
+import { createTcpPair, freePort, TEST_PASSPHRASE } from './helpers.js';
 import { rawPeer } from './raw-peer.js';
 
 const HOST = '127.0.0.1';
@@ -31,6 +31,7 @@ async function connectTo(port: number, role: 'client' | 'server', extra: { hands
       localPort: await freePort(),
       remote: { host: HOST, port },
       role,
+      passphrase: TEST_PASSPHRASE,
       ...extra,
     }),
   );
@@ -99,16 +100,19 @@ describe('handshake against things that are not Antt peers', () => {
     expect(error.message).toMatch(/closed the connection without answering the Antt handshake/);
   });
 
-  it('an Antt peer of another protocol version is named as such', async () => {
+  it('an Antt peer of an older protocol version (before encryption) is named as such', async () => {
     const port = await freePort();
     const peer = await rawPeer(HOST, port, (socket) => {
-      const hello = Buffer.from('ANTT/TCP\x02\x1a', 'latin1');
+      const hello = Buffer.from('ANTT/TCP\x01\x1a', 'latin1');
       socket.write(Buffer.concat([hello, Buffer.alloc(26, 1)]));
     });
     cleanups.push(() => peer.close());
-    const { error } = await connectTo(port, 'server');
+    const { error, elapsedMs } = await connectTo(port, 'server');
     expect(error.code).toBe(ErrorCode.PROTOCOL);
-    expect(error.message).toMatch(/speaks Antt TCP protocol version 2; this one speaks version 1/);
+    expect(error.message).toMatch(
+      /speaks Antt TCP protocol version 1; this one speaks version 2: update the older side/,
+    );
+    expect(elapsedMs).toBeLessThan(2_000);
   });
 
   it('connecting a port to itself is caught by the nonce', async () => {
@@ -119,6 +123,7 @@ describe('handshake against things that are not Antt peers', () => {
         localPort: port,
         remote: { host: HOST, port },
         role: 'client',
+        passphrase: TEST_PASSPHRASE,
       }),
     );
     const error = await expectCode(connection.connect({ timeout: 5_000 }), ErrorCode.PROTOCOL);
@@ -164,6 +169,7 @@ describe('simultaneous open', () => {
       localPort: b.localAddress!.port,
       remote: a.localAddress!,
       role: 'client',
+      passphrase: TEST_PASSPHRASE,
     });
     track(sameRole);
     b.destroy();
@@ -197,7 +203,12 @@ describe('simultaneous open', () => {
   });
 
   it('refuses bad options with ANTT_ERR_INVALID_ARGUMENT', () => {
-    const base = { localPort: 4000, remote: { host: HOST, port: 4001 }, role: 'client' as const };
+    const base = {
+      localPort: 4000,
+      remote: { host: HOST, port: 4001 },
+      role: 'client' as const,
+      passphrase: TEST_PASSPHRASE,
+    };
     const bad: unknown[] = [
       { ...base, localPort: 0 },
       { ...base, remote: { host: HOST, port: 70_000 } },

@@ -23,11 +23,27 @@ function canListen(port: number, host: string): Promise<boolean> {
   });
 }
 
+/** Tests connect with this passphrase unless they say otherwise (scrypt runs once per test file). */
+export const TEST_PASSPHRASE = 'correct horse battery staple';
+
 export interface PairOptions extends Partial<TcpConnectionOptions> {
   host?: string;
 }
 
-/** Two TcpConnections pointed at each other on `host` (loopback by default), not yet connected. */
+/** The default security of test connections: a passphrase, unless `options` chose something. */
+export function withSecurity<T extends Partial<TcpConnectionOptions>>(options: T): T {
+  const chosen =
+    options.passphrase !== undefined ||
+    options.allowedPeers !== undefined ||
+    options.acceptAnyPeer !== undefined ||
+    options.insecure !== undefined;
+  return chosen ? options : { ...options, passphrase: TEST_PASSPHRASE };
+}
+
+/**
+ * Two TcpConnections pointed at each other on `host` (loopback by default), not yet connected; secured
+ * with {@link TEST_PASSPHRASE} unless `options` choose another security option.
+ */
 export async function createTcpPair(
   options: PairOptions = {},
 ): Promise<{ a: TcpConnection; b: TcpConnection }> {
@@ -35,7 +51,7 @@ export async function createTcpPair(
   const portA = await freePort(host);
   let portB = await freePort(host);
   while (portB === portA) portB = await freePort(host);
-  const { host: _host, ...rest } = options;
+  const { host: _host, ...rest } = withSecurity(options);
   const a = new TcpConnection({
     ...rest,
     localAddress: host,

@@ -35,6 +35,7 @@ export async function rawPeer(
       socket.write(
         encodeHello({
           role: 'server',
+          secured: false,
           nonce: randomBytes(16),
           maxMessageBytes: 1 << 20,
           idleTimeoutMs: 60_000,
