@@ -30,7 +30,11 @@ export class Pacer {
     if (this.#tokens > this.#capacity) this.#tokens = this.#capacity;
   }
 
-  /** Milliseconds until a datagram of `bytes` may leave (0: now). */
+  /**
+   * Milliseconds until the next datagram may leave (0: now). A datagram may leave while the bucket holds
+   * any tokens, and may take it into debt: so a datagram of any size (a 40-byte PING or a 16 KiB one after
+   * path MTU discovery) waits only for the debt of the previous one, never for a bucket it cannot fill.
+   */
   delayMs(bytes: number, now: number): number {
     if (bytes > this.#datagramBytes) {
       // Path MTU discovery raised the datagram size: the bucket must hold a burst of the new size.
@@ -38,9 +42,9 @@ export class Pacer {
       this.#capacity = Math.max(this.#capacity, MIN_BURST_PACKETS * bytes);
     }
     this.#refill(now);
-    if (this.#tokens >= bytes) return 0;
+    if (this.#tokens > 0) return 0;
     if (this.#rate <= 0) return 1;
-    return (bytes - this.#tokens) / this.#rate;
+    return (1 - this.#tokens) / this.#rate;
   }
 
   onSent(bytes: number): void {

@@ -31,6 +31,8 @@ const FULL_BANDWIDTH_ROUNDS = 3;
 const MIN_WINDOW_PACKETS = 4;
 /** Floor on the RTT used for the window: Node delivers acknowledgements in ~1 ms event-loop batches. */
 const MIN_BDP_RTT_MS = 2;
+/** Floor on the RTT the initial pacing rate is derived from. */
+const MIN_PACING_RTT_MS = 0.1;
 
 type Mode = 'startup' | 'drain' | 'probe_bw';
 
@@ -63,14 +65,24 @@ export class Bbr implements CongestionController {
   }
 
   pacingRate(rtt: RttEstimator): number {
-    const bandwidth = this.bandwidth;
-    if (bandwidth > 0) return this.#pacingGain * bandwidth;
-    return (STARTUP_GAIN * this.congestionWindow) / Math.max(rtt.hasSample ? rtt.smoothedRtt : 1, 0.01);
+    // Never slower than the initial window per RTT, the rate BBR starts at: an estimate built from a few
+    // small packets must not throttle the first real burst.
+    const initial =
+      (STARTUP_GAIN * INITIAL_WINDOW_PACKETS * this.#datagramBytes) /
+      Math.max(rtt.hasSample ? rtt.smoothedRtt : 1, MIN_PACING_RTT_MS);
+    return Math.max(this.#pacingGain * this.bandwidth, initial);
   }
 
   onPacketSent(): void {}
 
   onAck(event: AckEvent): void {
+    // An app-limited sample (keepalives, a trickle of messages) that does not raise the estimate says
+    // nothing about the path: it must neither count as a round, which would age the real samples out of
+    // the window, nor become the estimate after an idle spell.
+    if (event.appLimited && event.deliveryRate <= this.bandwidth) {
+      this.#updateWindow(event);
+      return;
+    }
     // A round trip ends when a packet sent after the previous round's end is acknowledged.
     if (event.packetDelivered >= this.#nextRoundDelivered) {
       this.#nextRoundDelivered = event.delivered;
