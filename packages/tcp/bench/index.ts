@@ -28,10 +28,18 @@ interface Running {
 
 type Launcher = (plan: PeerPlan) => Running;
 
+const TRANSPORTS = ['node:net', '@antt/tcp', '@antt/tcp insecure'] as const;
+type Transport = (typeof TRANSPORTS)[number];
+const MODES: Record<Transport, PeerPlan['mode']> = {
+  'node:net': 'raw',
+  '@antt/tcp': 'antt',
+  '@antt/tcp insecure': 'antt-insecure',
+};
+
 interface Row {
   path: string;
   bytes: number;
-  transport: 'node:net' | '@antt/tcp';
+  transport: Transport;
   send: PeerResult;
   recv: PeerResult;
 }
@@ -111,7 +119,7 @@ interface PathSpec {
 async function runOnce(path: PathSpec, bytes: number, transport: Row['transport']): Promise<Row> {
   const [sendPort, recvPort] = ports();
   const common = { bytes, messageBytes: MESSAGE_BYTES, connectTimeoutMs: CONNECT_TIMEOUT_MS };
-  const mode = transport === 'node:net' ? 'raw' : 'antt';
+  const mode = MODES[transport];
   const recvPlan: PeerPlan = {
     ...common,
     mode,
@@ -136,12 +144,12 @@ async function runOnce(path: PathSpec, bytes: number, transport: Row['transport'
     receiver = path.launchReceiver(recvPlan);
     await receiver.waitFor('listening');
     sender = path.launchSender(sendPlan);
-  } else if (mode === 'antt' && path.first === 'send') {
+  } else if (mode !== 'raw' && path.first === 'send') {
     sender = path.launchSender(sendPlan);
     await sender.waitFor('connecting');
     await new Promise((resolve) => setTimeout(resolve, FIRST_SIDE_LEAD_MS));
     receiver = path.launchReceiver(recvPlan);
-  } else if (mode === 'antt' && path.first === 'recv') {
+  } else if (mode !== 'raw' && path.first === 'recv') {
     receiver = path.launchReceiver(recvPlan);
     await receiver.waitFor('connecting');
     await new Promise((resolve) => setTimeout(resolve, FIRST_SIDE_LEAD_MS));
@@ -244,7 +252,8 @@ async function main(): Promise<void> {
   const congestion = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
   console.log(
     `@antt/tcp bench: Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ` +
-      `kernel congestion control ${congestion}, ${MESSAGE_BYTES / MiB} MiB messages/writes, both sides under tsx`,
+      `kernel congestion control ${congestion}, ${MESSAGE_BYTES / MiB} MiB messages/writes, both sides under tsx; ` +
+      '@antt/tcp is secured with a passphrase (AES-256-GCM records), @antt/tcp insecure has insecure: true',
   );
   const loopback = {
     launchSender: launchLocal,
@@ -264,9 +273,9 @@ async function main(): Promise<void> {
   try {
     for (const path of paths) {
       for (const bytes of sizes) {
-        const runs: Record<Row['transport'], Row[]> = { 'node:net': [], '@antt/tcp': [] };
+        const runs: Record<Transport, Row[]> = { 'node:net': [], '@antt/tcp': [], '@antt/tcp insecure': [] };
         for (let i = 0; i < REPETITIONS; i++) {
-          for (const transport of ['node:net', '@antt/tcp'] as const) {
+          for (const transport of TRANSPORTS) {
             const row = await runOnce(path, bytes, transport);
             runs[transport].push(row);
             console.log(
@@ -276,7 +285,7 @@ async function main(): Promise<void> {
             );
           }
         }
-        rows.push(median(runs['node:net']), median(runs['@antt/tcp']));
+        rows.push(...TRANSPORTS.map((transport) => median(runs[transport])));
       }
     }
   } finally {

@@ -7,7 +7,8 @@ import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { TcpConnection } from '../src/index.js';
 
 export interface PeerPlan {
-  mode: 'antt' | 'raw';
+  /** antt: secured with a passphrase (AES-256-GCM records); antt-insecure: `insecure: true`. */
+  mode: 'antt' | 'antt-insecure' | 'raw';
   side: 'send' | 'recv';
   localAddress?: string;
   localPort: number;
@@ -52,6 +53,7 @@ async function runAntt(): Promise<void> {
     localPort: plan.localPort,
     remote: { host: plan.remoteHost, port: plan.remotePort },
     role: plan.side === 'send' ? 'client' : 'server',
+    ...(plan.mode === 'antt-insecure' ? { insecure: true } : { passphrase: 'bench passphrase' }),
   });
   process.stdout.write('connecting\n');
   await connection.connect({ timeout: plan.connectTimeoutMs });
@@ -133,7 +135,7 @@ async function runRaw(): Promise<void> {
   report({ bytes: received, seconds: Number(finished - started) / 1e9 });
 }
 
-(plan.mode === 'antt' ? runAntt() : runRaw()).then(
+(plan.mode === 'raw' ? runRaw() : runAntt()).then(
   () => process.exit(0),
   (error: unknown) => {
     process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
