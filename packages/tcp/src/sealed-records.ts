@@ -72,6 +72,12 @@ export class RecordOpener implements FrameInput {
   #prefixFilled = 0;
   #record: Buffer | undefined;
   #recordFilled = 0;
+  /**
+   * Records spanning reads are assembled here, reused: opening writes the plaintext to a fresh buffer,
+   * so the sealed bytes are not needed afterwards, and a reused buffer saves the page faults of a new
+   * one per record. Grows to the largest record seen (at most MAX_RECORD_SEALED_BYTES).
+   */
+  #assembly: Buffer | undefined;
   #counter = 0;
   #stopped = false;
 
@@ -90,6 +96,7 @@ export class RecordOpener implements FrameInput {
   stop(): void {
     this.#stopped = true;
     this.#record = undefined;
+    this.#assembly = undefined;
     this.#options.inner.stop();
   }
 
@@ -127,7 +134,10 @@ export class RecordOpener implements FrameInput {
         this.#openWith(prefix, chunk.subarray(offset, offset + length));
         offset += length;
       } else {
-        this.#record = Buffer.allocUnsafe(length);
+        if (this.#assembly === undefined || this.#assembly.length < length) {
+          this.#assembly = Buffer.allocUnsafe(length);
+        }
+        this.#record = this.#assembly.subarray(0, length);
         this.#recordFilled = 0;
         this.#prefix.set(prefix);
       }
