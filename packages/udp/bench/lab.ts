@@ -42,6 +42,7 @@ export async function labRows({ quick, kinds, transfer }: LabRowOptions): Promis
       process.stderr.write(`lab ${kind} ${pathBytes / MiB} MiB ...\n`);
       results.push(await transfer(kind, pathBytes, { ...base, path: 'lab, 1500 MTU, NAT' }));
     }
+    if (process.argv.includes('--path-only')) return results;
     await lab.setRateLimit(sender, { bytesPerSecond: CAP_BYTES_PER_SECOND, direction: 'up' });
     const cappedBytes = quick ? 32 * MiB : 128 * MiB;
     for (const loss of LOSS_PERCENTS) {
