@@ -69,3 +69,30 @@ describe('BaseConnection', () => {
     expect(connection.state).toBe('closed');
   });
 });
+
+class QueueingConnection extends ScriptedConnection {
+  drainedAt: number[] = [];
+  protected override _connect(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected override _onReceiveQueueDrained(): void {
+    this.drainedAt.push(this._queuedBytes);
+  }
+  push(bytes: number): void {
+    this._deliver(new Uint8Array(bytes));
+  }
+}
+
+describe('receive queue drain signals', () => {
+  it('tells the transport below the limit, below half and when empty', async () => {
+    const connection = new QueueingConnection({ receiveBufferBytes: 1000 });
+    await connection.connect();
+    for (let i = 0; i < 12; i++) connection.push(100);
+    for (let i = 0; i < 12; i++) await connection.receive();
+    expect(connection.drainedAt).toEqual([900, 400, 0]);
+    // A queue that never filled stays quiet.
+    connection.push(100);
+    await connection.receive();
+    expect(connection.drainedAt).toHaveLength(3);
+  });
+});

@@ -59,6 +59,7 @@ export abstract class BaseConnection extends EventEmitter<ConnectionEvents> impl
   readonly #queue = new MessageQueue();
   readonly #waiters: Waiter[] = [];
   #queueWasFull = false;
+  #nextDrainSignalBytes = 0;
   #bytesSent = 0;
   #bytesReceived = 0;
   #messagesSent = 0;
@@ -117,7 +118,10 @@ export abstract class BaseConnection extends EventEmitter<ConnectionEvents> impl
   protected _transportStats(): Partial<ConnectionStats> {
     return {};
   }
-  /** Called when the application drained the receive queue below its limit after it had filled. */
+  /**
+   * Called as the application drains a receive queue that had filled: once below the limit, once below
+   * half of it, and once empty.
+   */
   protected _onReceiveQueueDrained(): void {}
 
   // ---- for transports --------------------------------------------------------------------------
@@ -137,7 +141,10 @@ export abstract class BaseConnection extends EventEmitter<ConnectionEvents> impl
       return;
     }
     this.#queue.push(message);
-    if (this.#queue.bytes >= this.receiveBufferBytes) this.#queueWasFull = true;
+    if (this.#queue.bytes >= this.receiveBufferBytes && !this.#queueWasFull) {
+      this.#queueWasFull = true;
+      this.#nextDrainSignalBytes = this.receiveBufferBytes;
+    }
   }
 
   /** Bytes the application has not read yet. */
@@ -359,11 +366,22 @@ export abstract class BaseConnection extends EventEmitter<ConnectionEvents> impl
     );
   }
 
+  /**
+   * After the queue filled, the transport hears as it drains: below the limit, below half of it, and
+   * empty, so a peer waiting on a closed flow-control window learns of each large reopening, not only
+   * the first sliver.
+   */
   #checkDrained(): void {
-    if (this.#queueWasFull && this.#queue.bytes < this.receiveBufferBytes) {
+    if (!this.#queueWasFull) return;
+    const bytes = this.#queue.bytes;
+    if (bytes >= this.#nextDrainSignalBytes) return;
+    if (bytes === 0) {
       this.#queueWasFull = false;
-      this._onReceiveQueueDrained();
+      this.#nextDrainSignalBytes = this.receiveBufferBytes;
+    } else {
+      this.#nextDrainSignalBytes = bytes < this.receiveBufferBytes / 2 ? 1 : this.receiveBufferBytes / 2;
     }
+    this._onReceiveQueueDrained();
   }
 
   #endOfStreamError(): Error {

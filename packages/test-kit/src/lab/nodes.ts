@@ -103,7 +103,7 @@ export abstract class LabNode {
   }
 
   /**
-   * Runs Node inside the namespace: a script file (`.ts` via tsx) or `{ code }` (CommonJS, or ESM with
+   * Runs Node inside the namespace: a script file (`.ts` via tsx, with workspace packages from source) or `{ code }` (CommonJS, or ESM with
    * `module: true`). Arguments are at `process.argv.slice(2)` either way.
    */
   spawnNode(source: NodeSource, args: readonly string[] = [], options: ExecOptions = {}): LabProcess {
@@ -112,7 +112,7 @@ export abstract class LabNode {
       nodeArgs = [...(source.module ? ['--input-type=module'] : []), '-e', source.code, '--', '[eval]'];
     } else {
       const path = source instanceof URL ? fileURLToPath(source) : source;
-      nodeArgs = /\.[mc]?ts$/.test(path) ? ['--import', tsxLoaderUrl(), path] : [path];
+      nodeArgs = /\.[mc]?ts$/.test(path) ? ['--conditions=source', '--import', tsxLoaderUrl(), path] : [path];
     }
     return this.exec([process.execPath, ...nodeArgs, ...args], options);
   }
