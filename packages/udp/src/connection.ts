@@ -1,6 +1,9 @@
 /**
  * `UdpConnection`: the `@antt/core` contract over an Antt/UDP connection core. Constructed with
  * `{ localPort, remote }` it binds a private endpoint; with `{ endpoint, remote }` it shares one.
+ *
+ * Secured by default: a Noise handshake (@antt/secure) proves who is at the other end, and every DATA
+ * datagram after it is sealed. `insecure: true` turns that off, for benchmarks and debugging only.
  */
 import { randomFillSync } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
@@ -19,6 +22,7 @@ import {
   networkError,
   ProtocolError,
 } from '@antt/core';
+import { warnInsecure } from '@antt/secure';
 import { type Attachment, UdpEndpoint } from './endpoint.js';
 import {
   maxDatagramBytesFor,
@@ -29,8 +33,18 @@ import {
 import { ConnectionCore, type CoreHost } from './protocol/connection-core.js';
 import { REFERENCE_THRESHOLD_BYTES } from './protocol/send-stream.js';
 import type { ConnectionId } from './protocol/wire.js';
+import {
+  hasSecurityOptions,
+  resolveSecurityOptions,
+  SecuritySource,
+  type UdpSecurityOptions,
+} from './security-options.js';
 
-export interface UdpConnectionOptions extends BaseConnectionOptions, UdpTransportOptions {
+/**
+ * Say who may connect: `passphrase` and/or `allowedPeers`, `acceptAnyPeer: true`, or `insecure: true`
+ * (alone). Through an endpoint, a connection without any of these uses the endpoint's.
+ */
+export interface UdpConnectionOptions extends BaseConnectionOptions, UdpTransportOptions, UdpSecurityOptions {
   /** The peer's address. A host name is resolved once, at connect(). */
   remote: { host: string; port: number };
   /** Share this endpoint's socket instead of binding a private one. */
@@ -53,6 +67,8 @@ export class UdpConnection extends BaseConnection {
   readonly #ackWaiters: Waiter[] = [];
   #ended = false;
   #endError: Error | undefined;
+  readonly #security: SecuritySource;
+  #remotePeerId: string | undefined;
 
   constructor(options: UdpConnectionOptions) {
     super(options);
@@ -63,7 +79,12 @@ export class UdpConnection extends BaseConnection {
       );
     }
     this.#transport = resolveTransportOptions(options);
+    this.#security =
+      options.endpoint && !hasSecurityOptions(options)
+        ? options.endpoint._securitySource()
+        : new SecuritySource(resolveSecurityOptions(options));
     this.#remote = { ...options.remote };
+    if (!this.#security.security.secured) warnInsecure(`udp connection to ${formatAddress(this.#remote)}`);
     if (options.endpoint) this.#endpoint = options.endpoint;
     else {
       const v6 = isIP(options.remote.host) === 6;
@@ -82,6 +103,21 @@ export class UdpConnection extends BaseConnection {
 
   get remoteAddress(): Address | undefined {
     return this.#remote;
+  }
+
+  /** True unless made with `insecure: true`: the peer is authenticated and every datagram is sealed. */
+  get encrypted(): boolean {
+    return this.#security.security.secured;
+  }
+
+  /** This side's peer id (its identity's); undefined with `insecure: true`. */
+  get localPeerId(): string | undefined {
+    return this.#security.localPeerId;
+  }
+
+  /** The peer's id, proven by the handshake, once connected; undefined with `insecure: true`. */
+  get remotePeerId(): string | undefined {
+    return this.#remotePeerId;
   }
 
   /** The endpoint (socket) this connection runs on. */
@@ -122,20 +158,48 @@ export class UdpConnection extends BaseConnection {
     } else {
       this.#remote.family = isIP(host) === 6 ? 'IPv6' : 'IPv4';
     }
+    const pending = this.#security.context();
+    const context = pending && (this.#security.ready ?? (await raceAbort(pending, signal)));
     const opened = new Promise<void>((resolve, reject) => {
       this.#openWaiter = { resolve, reject };
     });
     this.#attachCore(true);
-    this.#attachment!.core.startHandshake(performance.now());
-    this.#endpoint._kick(this.#attachment!);
-    await raceAbort(opened, signal);
+    const attachment = this.#attachment!;
+    if (context) attachment.core.setSecureContext(context, performance.now());
+    attachment.core.startHandshake(performance.now());
+    this.#endpoint._kick(attachment);
+    try {
+      await raceAbort(opened, signal);
+    } catch (error) {
+      // Timed out or aborted: a handshake that saw a forged or tampered message says so (and tells the peer).
+      const cause = signal.aborted ? attachment.core.abandonHandshake() : undefined;
+      if (cause) {
+        this.#endpoint._flushNow(attachment);
+        throw cause;
+      }
+      throw error;
+    }
   }
 
   /** @internal Sets up the core of an accepted connection. */
   _acceptFrom(peerId: ConnectionId): Attachment {
     this.#attachCore(false);
     const attachment = this.#attachment!;
-    attachment.core.acceptInit(peerId);
+    const core = attachment.core;
+    const ready = this.#security.ready;
+    if (ready) core.setSecureContext(ready, performance.now());
+    else {
+      // The endpoint's context is still being created (scrypt): the peer's handshake waits for it.
+      this.#security.context()?.then(
+        (context) => {
+          if (core.state === 'closed') return;
+          core.setSecureContext(context, performance.now());
+          this.#endpoint._kick(attachment);
+        },
+        (error: unknown) => this.destroy(error as Error),
+      );
+    }
+    core.acceptInit(peerId);
     return attachment;
   }
 
@@ -156,6 +220,7 @@ export class UdpConnection extends BaseConnection {
           datagramBytes: this.#transport.datagramBytes,
           maxDatagramBytes: maxDatagramBytesFor(this.#transport, this.#remote.host),
           protection: this.#transport.protection,
+          secured: this.#security.security.secured,
           congestion: this.#transport.congestion,
           idleTimeoutMs: this.#transport.idleTimeoutMs,
           keepAliveIntervalMs: this.#transport.keepAliveIntervalMs,
@@ -173,6 +238,7 @@ export class UdpConnection extends BaseConnection {
         timer: undefined,
         timerAt: Number.POSITIVE_INFINITY,
         queued: false,
+        rejectedReplay: 0,
       };
       // 32 of the 64 random bits index the endpoint's table: draw again on the rare clash.
       if (this.#endpoint._attach(attachment)) {
@@ -260,6 +326,9 @@ export class UdpConnection extends BaseConnection {
       mtuProbesSent: core.pathMtu.probesSent,
       bytesSentOnWire: core.bytesSentOnWire,
       bytesReceivedOnWire: core.bytesReceivedOnWire,
+      encrypted: this.encrypted ? 1 : 0,
+      datagramsRejectedAuth: core.datagramsRejectedAuth,
+      datagramsRejectedReplay: core.datagramsRejectedReplay,
     };
   }
 
@@ -273,6 +342,7 @@ export class UdpConnection extends BaseConnection {
   // ---- core events ----------------------------------------------------------------------------
 
   #onCoreOpen(): void {
+    this.#remotePeerId = this.#attachment?.core.remotePeerId;
     const waiter = this.#openWaiter;
     this.#openWaiter = undefined;
     if (waiter) waiter.resolve();

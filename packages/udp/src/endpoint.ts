@@ -3,12 +3,18 @@
  * same peer), demultiplexed by the destination connection ID each receiver chose. It owns the socket, runs
  * each connection's timer, batches outgoing datagrams per event-loop turn, and accepts incoming
  * connections once `listen()` was called. A datagram that matches no live connection (by ID and source
- * address) is dropped and counted, never delivered and never answered.
+ * address) is dropped and counted, never delivered and never answered (except an INIT while listening,
+ * answered by a smaller INIT-ACK, or by a VERSION packet when it is of another wire version).
+ *
+ * Datagrams that are not Antt at all (STUN, a rendezvous protocol) go to `onForeignDatagram` handlers,
+ * and `sendDatagram` sends raw bytes from the same socket: NAT traversal shares the socket whose port
+ * the NAT opened.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type Address, AnttError, ErrorCode, networkError, scopedSignal, type WaitOptions } from '@antt/core';
+import { warnInsecure } from '@antt/secure';
 import { acceptConnection, UdpConnection, type UdpConnectionOptions } from './connection.js';
 import { DatagramPool } from './datagram-pool.js';
 import {
@@ -17,17 +23,30 @@ import {
   resolveTransportOptions,
   type UdpTransportOptions,
 } from './options.js';
-import type { ConnectionCore } from './protocol/connection-core.js';
+import { type ConnectionCore, ReceiveOutcome } from './protocol/connection-core.js';
+import { ChecksumProtection } from './protocol/protection.js';
 import {
   CONNECTION_ID_BYTES,
   HEADER_BYTES,
   headerIdHi,
   headerIdLo,
   headerType,
+  headerVersion,
   magicDistance,
   PacketType,
   readUint32,
+  WIRE_VERSION,
+  writeHeader,
 } from './protocol/wire.js';
+import {
+  hasSecurityOptions,
+  omitSecurityOptions,
+  pickSecurityOptions,
+  resolveSecurityOptions,
+  SECURITY_CHOICES,
+  SecuritySource,
+  type UdpSecurityOptions,
+} from './security-options.js';
 
 /** More differing bits than a bit-flip impairment makes: the datagram is not Antt at all. */
 const NOT_ANTT_MAGIC_DISTANCE = 4;
@@ -41,7 +60,12 @@ const DEFAULT_ACCEPT_BACKLOG = 64;
 /** IDs of closed connections remembered so their stray datagrams are counted as such. */
 const RECENTLY_CLOSED_IDS = 1024;
 
-export interface UdpEndpointOptions extends UdpTransportOptions {
+/**
+ * The security options (`identity`, `passphrase`, `passphraseContext`, `allowedPeers`, `acceptAnyPeer`,
+ * `insecure`) are the defaults of the connections this endpoint makes and accepts; `listen()` requires
+ * a choice. A connection given any of them uses only its own.
+ */
+export interface UdpEndpointOptions extends UdpTransportOptions, UdpSecurityOptions {
   /** Address to bind. Default '0.0.0.0', or '::' when `type` is 'udp6'. */
   host?: string;
   /** Port to bind; 0 (default) picks a free one. */
@@ -67,8 +91,17 @@ export interface UdpEndpointStats {
   droppedInvalid: number;
   /** Network duplicates of packets already received. */
   droppedDuplicate: number;
+  /** Sealed DATA that failed authentication: forged, spoofed or corrupted. Never delivered. */
+  datagramsRejectedAuth: number;
+  /** Sealed DATA with a packet number already received or older than the replay window. */
+  datagramsRejectedReplay: number;
+  /** Not Antt (first bytes not the magic), handed to `onForeignDatagram` handlers. */
+  foreignDatagrams: number;
   connections: number;
 }
+
+/** Receives datagrams that are not Antt packets (STUN, a rendezvous protocol). */
+export type ForeignDatagramHandler = (bytes: Uint8Array, from: Address) => void;
 
 /** What the endpoint keeps per connection. */
 export interface Attachment {
@@ -79,6 +112,8 @@ export interface Attachment {
   timer: NodeJS.Timeout | undefined;
   timerAt: number;
   queued: boolean;
+  /** core.datagramsRejectedReplay as last seen, to attribute the endpoint's counters. */
+  rejectedReplay: number;
 }
 
 export class UdpEndpoint {
@@ -105,7 +140,12 @@ export class UdpEndpoint {
     droppedClosedConnection: 0,
     droppedInvalid: 0,
     droppedDuplicate: 0,
+    datagramsRejectedAuth: 0,
+    datagramsRejectedReplay: 0,
+    foreignDatagrams: 0,
   };
+  readonly #foreignHandlers = new Set<ForeignDatagramHandler>();
+  #securitySource: SecuritySource | undefined;
 
   constructor(options: UdpEndpointOptions = {}) {
     resolveTransportOptions(options); // validate early
@@ -183,15 +223,69 @@ export class UdpEndpoint {
     options: Omit<UdpConnectionOptions, 'remote' | 'endpoint'> & WaitOptions = {},
   ): Promise<UdpConnection> {
     const { signal, timeout, ...rest } = options;
+    // Security options given here replace the endpoint's (the connection then has its own identity too).
     const connection = new UdpConnection({ ...this.#inherited(), ...rest, remote, endpoint: this });
     await connection.connect({ signal, timeout });
     return connection;
   }
 
-  /** From now on, INITs from unknown peers create connections that accept() returns. */
+  /**
+   * From now on, INITs from unknown peers create connections that accept() returns. Throws
+   * ANTT_ERR_INVALID_ARGUMENT unless the endpoint's options say who may connect.
+   */
   listen(): void {
     if (this.#closed) throw new AnttError(ErrorCode.CLOSED, 'listen() on a closed endpoint');
+    // Starts stretching the passphrase now, so the first peer does not wait for it.
+    this._securitySource().context();
     this.#listening = true;
+  }
+
+  /**
+   * Registers a handler for datagrams that are not Antt packets (their first two bytes are far from
+   * Antt's magic 0xA7 0x7E: STUN starts with 0x00-0x03, see the README's wire format). Returns its
+   * remover. Without handlers such datagrams are dropped and counted as invalid.
+   */
+  onForeignDatagram(handler: ForeignDatagramHandler): () => void {
+    this.#foreignHandlers.add(handler);
+    return () => {
+      this.#foreignHandlers.delete(handler);
+    };
+  }
+
+  /** Sends `bytes` as one datagram from this endpoint's socket (STUN, rendezvous, hole punching). */
+  async sendDatagram(bytes: Uint8Array, to: Address | { host: string; port: number }): Promise<void> {
+    await this.#ready;
+    if (this.#closed) throw new AnttError(ErrorCode.CLOSED, 'sendDatagram() on a closed endpoint');
+    await new Promise<void>((resolve, reject) => {
+      this.#socket.send(bytes, to.port, to.host, (error) => {
+        if (error) reject(networkError(`sending a datagram to ${to.host}:${to.port}`, error));
+        else resolve();
+      });
+    });
+  }
+
+  /** @internal The security every connection without its own options uses (and accepted ones). */
+  _securitySource(): SecuritySource {
+    if (this.#securitySource) return this.#securitySource;
+    const defaults = pickSecurityOptions({
+      ...pickSecurityOptions(this.#options),
+      ...pickSecurityOptions(this.#options.connectionDefaults ?? {}),
+    } as UdpSecurityOptions);
+    if (!hasSecurityOptions(defaults)) {
+      throw new AnttError(
+        ErrorCode.INVALID_ARGUMENT,
+        `say who may connect, on the connection or its endpoint: give one of ${SECURITY_CHOICES}`,
+      );
+    }
+    const source = new SecuritySource(resolveSecurityOptions(defaults));
+    if (!source.security.secured) warnInsecure(`udp endpoint ${this.#describe()}`);
+    this.#securitySource = source;
+    return source;
+  }
+
+  #describe(): string {
+    const address = this.#address;
+    return address ? `${address.host}:${address.port}` : 'on a port not bound yet';
   }
 
   /** The next incoming connection, already open. Call listen() first. */
@@ -233,6 +327,7 @@ export class UdpEndpoint {
     });
   }
 
+  /** Counters since bind. Auth and replay drops are summed over connections, live and gone. */
   stats(): UdpEndpointStats {
     return { ...this.#stats, connections: this.#attachments.size };
   }
@@ -308,6 +403,11 @@ export class UdpEndpoint {
     if (this.#closed) return;
     const distance = magicDistance(datagram);
     if (distance !== 0 || datagram.byteLength < HEADER_BYTES) {
+      if (distance >= NOT_ANTT_MAGIC_DISTANCE && this.#foreignHandlers.size > 0) {
+        stats.foreignDatagrams++;
+        this.#deliverForeign(datagram, remote);
+        return;
+      }
       stats.droppedInvalid++;
       // A reply that is not Antt at all, from a peer we are handshaking with: the peer is not Antt.
       if (distance >= NOT_ANTT_MAGIC_DISTANCE) this.#failHandshakes(remote);
@@ -335,9 +435,16 @@ export class UdpEndpoint {
     const core = attachment.core;
     const duplicatesBefore = core.duplicatesDropped;
     const invalidBefore = core.invalidDropped;
-    core.receive(datagram, performance.now());
+    const outcome = core.receive(datagram, performance.now());
     stats.droppedDuplicate += core.duplicatesDropped - duplicatesBefore;
     stats.droppedInvalid += core.invalidDropped - invalidBefore;
+    if (outcome === ReceiveOutcome.REJECTED) {
+      // Forged, spoofed or replayed: counted, and nothing to send because of it.
+      if (core.datagramsRejectedReplay > attachment.rejectedReplay) stats.datagramsRejectedReplay++;
+      else stats.datagramsRejectedAuth++;
+      attachment.rejectedReplay = core.datagramsRejectedReplay;
+      return;
+    }
     // The connection just ended or opened: answer now, before the application (which may exit the
     // process as soon as it hears the news) runs.
     if (core.state !== 'open') this.#flush(attachment);
@@ -352,6 +459,12 @@ export class UdpEndpoint {
       headerType(datagram) !== PacketType.INIT
     ) {
       stats.droppedInvalid++;
+      return undefined;
+    }
+    if (headerVersion(datagram) !== WIRE_VERSION && this.#listening) {
+      // Every version's INIT names its sender's ID first: answer with our version so it fails at once.
+      stats.droppedInvalid++;
+      this.#answerVersion(datagram, remote);
       return undefined;
     }
     const peerHi = readUint32(datagram, HEADER_BYTES);
@@ -376,6 +489,7 @@ export class UdpEndpoint {
       stats.droppedInvalid++;
       return undefined;
     }
+    this._securitySource(); // listen() checked that there is a choice
     const connection = acceptConnection(
       this,
       { host: remote.address, port: remote.port },
@@ -383,6 +497,40 @@ export class UdpEndpoint {
       this.#inherited(),
     );
     return connection;
+  }
+
+  /** A VERSION packet (header and CRC-32, never larger than what it answers) to an INIT's sender. */
+  #answerVersion(init: Buffer, remote: RemoteInfo): void {
+    const protection = new ChecksumProtection();
+    const bytes = HEADER_BYTES + protection.overheadBytes;
+    if (init.byteLength < bytes) return;
+    const reply = new Uint8Array(bytes);
+    writeHeader(
+      reply,
+      PacketType.VERSION,
+      { hi: readUint32(init, HEADER_BYTES), lo: readUint32(init, HEADER_BYTES + 4) },
+      0,
+    );
+    protection.seal(reply, HEADER_BYTES, HEADER_BYTES);
+    this.#socket.send(reply, 0, bytes, remote.port, remote.address, () => {});
+  }
+
+  #deliverForeign(datagram: Buffer, remote: RemoteInfo): void {
+    const from: Address = {
+      host: remote.address,
+      port: remote.port,
+      family: remote.family === 'IPv6' ? 'IPv6' : 'IPv4',
+    };
+    for (const handler of [...this.#foreignHandlers]) {
+      try {
+        handler(datagram, from);
+      } catch (error) {
+        // A handler's bug must not take the socket down; surface it like an unhandled error would.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
   }
 
   /** Transport options of this endpoint, then `connectionDefaults`, for connections made through it. */
@@ -396,7 +544,8 @@ export class UdpEndpoint {
       connectionDefaults,
       ...transport
     } = this.#options;
-    return { ...transport, ...connectionDefaults };
+    // Not the security options: a connection without its own uses the endpoint's SecuritySource.
+    return omitSecurityOptions({ ...transport, ...connectionDefaults });
   }
 
   /** @internal An accepted connection finished its handshake. */

@@ -55,7 +55,10 @@ export interface UdpTransportOptions {
   reassemblyBufferBytes?: number;
   /** 'bbr' (default) or 'newreno' (RFC 9002), or a factory for your own controller. */
   congestionControl?: CongestionControlName | CongestionControllerFactory;
-  /** The per-datagram seal/open step. Default: a CRC-32 integrity check (no encryption yet). */
+  /**
+   * The integrity check of handshake packets, and of DATA with `insecure: true`. Default: CRC-32. DATA of
+   * a secured connection is always sealed with the AEAD keys of its Noise handshake.
+   */
   protection?: PacketProtection;
 }
 

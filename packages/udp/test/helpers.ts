@@ -2,11 +2,25 @@ import { UdpConnection, type UdpConnectionOptions, UdpEndpoint } from '../src/in
 
 export const LOOPBACK = '127.0.0.1';
 
-/** Two endpoints on loopback and a connection on each pointing at the other, not yet connected. */
+/**
+ * The security of tests that are not about security: a passphrase (scrypt runs once per test file, the
+ * key is cached per process), so the secured path is what every test exercises.
+ */
+export const TEST_SECURITY = { passphrase: 'antt udp tests' } as const;
+
+const SECURITY_KEYS = ['passphrase', 'allowedPeers', 'acceptAnyPeer', 'insecure'] as const;
+
+/**
+ * Two endpoints on loopback and a connection on each pointing at the other, not yet connected; secured
+ * with {@link TEST_SECURITY} unless `options` say otherwise.
+ */
 export async function loopbackPair(
-  options: Omit<UdpConnectionOptions, 'remote' | 'endpoint'> = {},
+  given: Omit<UdpConnectionOptions, 'remote' | 'endpoint'> = {},
   host = LOOPBACK,
 ): Promise<{ a: UdpConnection; b: UdpConnection; endpointA: UdpEndpoint; endpointB: UdpEndpoint }> {
+  const options = SECURITY_KEYS.some((key) => given[key] !== undefined)
+    ? given
+    : { ...TEST_SECURITY, ...given };
   const [endpointA, endpointB] = await Promise.all([UdpEndpoint.bind({ host }), UdpEndpoint.bind({ host })]);
   const a = new UdpConnection({
     ...options,

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { createImpairmentRelay, filled, type ImpairmentProfile } from '@antt/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type UdpConnection, UdpEndpoint } from '../src/index.js';
-import { LOOPBACK, testSeed } from './helpers.js';
+import { LOOPBACK, TEST_SECURITY, testSeed } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const CHUNK_BYTES = 256 * 1024;
@@ -21,7 +21,7 @@ afterEach(async () => {
 
 async function impairedPair(profile: ImpairmentProfile & { seed: number }) {
   // Datagrams no larger than an Ethernet path carries, as on the internet (loopback would allow 16 KiB).
-  const options = { host: LOOPBACK, idleTimeout: 5_000, maxDatagramBytes: 1_472 };
+  const options = { host: LOOPBACK, idleTimeout: 5_000, maxDatagramBytes: 1_472, ...TEST_SECURITY };
   const [server, client] = await Promise.all([UdpEndpoint.bind(options), UdpEndpoint.bind(options)]);
   cleanups.push(
     () => server.close(),
@@ -97,8 +97,10 @@ describe('through the impairment relay', () => {
     expect(stats.toTarget.droppedLoss).toBeGreaterThan(1_000);
     expect(stats.toTarget.corrupted + stats.toClient.corrupted).toBeGreaterThan(10);
     expect((sa.packetsRetransmitted ?? 0) + (sb.packetsRetransmitted ?? 0)).toBeGreaterThan(1_000);
-    expect((sa.invalidDropped ?? 0) + (sb.invalidDropped ?? 0)).toBeGreaterThan(0);
-    expect((sa.duplicatesDropped ?? 0) + (sb.duplicatesDropped ?? 0)).toBeGreaterThan(100);
+    // Secured: a flipped bit fails the AEAD tag, a duplicate the replay window (before any decryption).
+    const count = (name: string) => (sa[name] ?? 0) + (sb[name] ?? 0);
+    expect(count('invalidDropped') + count('datagramsRejectedAuth')).toBeGreaterThan(0);
+    expect(count('duplicatesDropped') + count('datagramsRejectedReplay')).toBeGreaterThan(100);
     // Both processes' buffers are bounded: 128 MiB moved, far less held (the test's own 2 × 64 MiB of
     // hashing input is streamed, not kept).
     expect(peakRss - rssBefore).toBeLessThan(200 * MiB);

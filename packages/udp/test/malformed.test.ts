@@ -8,8 +8,8 @@ import { ErrorCode } from '@antt/core';
 import { expectCode } from '@antt/test-kit';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { UdpConnection, UdpEndpoint } from '../src/index.js';
-import { LOOPBACK, loopbackPair, testSeed } from './helpers.js';
+import { UdpConnection, UdpEndpoint, WIRE_VERSION } from '../src/index.js';
+import { LOOPBACK, loopbackPair, TEST_SECURITY, testSeed } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -44,14 +44,14 @@ describe('a live endpoint under malformed input', () => {
     await a.send(Uint8Array.of(42));
     expect(Array.from(await b.receive({ timeout: 5_000 }))).toEqual([42]);
     const genuine = new Uint8Array(40);
-    genuine.set([0xa7, 0x7e, 1, 3]);
+    genuine.set([0xa7, 0x7e, WIRE_VERSION, 3]);
     const portB = endpointB.address!.port;
     const before = endpointB.stats();
     const bytes = fc.sample(
       fc.oneof(
         fc.uint8Array({ maxLength: 1400 }),
         fc.uint8Array({ minLength: 18, maxLength: 200 }).map((x) => {
-          x.set([0xa7, 0x7e, 1, 3]); // looks like Antt/UDP, random ID and contents
+          x.set([0xa7, 0x7e, WIRE_VERSION, 3]); // looks like Antt/UDP, random ID and contents
           return x;
         }),
       ),
@@ -76,7 +76,7 @@ describe('a live endpoint under malformed input', () => {
   it('drops datagrams with a live connection ID from the wrong address, or failing the check', {
     timeout: 10_000,
   }, async () => {
-    const endpoint = await UdpEndpoint.bind({ host: LOOPBACK });
+    const endpoint = await UdpEndpoint.bind({ host: LOOPBACK, ...TEST_SECURITY });
     cleanups.push(() => endpoint.close());
     // The "peer" is a raw socket: it learns the connection's ID from the INIT (bytes 18..25).
     const peer = await rawSocket();
@@ -86,7 +86,7 @@ describe('a live endpoint under malformed input', () => {
     const connecting = connection.connect({ timeout: 2_000 }).catch(() => {});
     while (inits.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
     const forged = Buffer.alloc(64);
-    forged.set([0xa7, 0x7e, 1, 3]);
+    forged.set([0xa7, 0x7e, WIRE_VERSION, 3]);
     inits[0]!.copy(forged, 4, 18, 26); // destination: the connection's own ID
     const stranger = await rawSocket();
     const before = endpoint.stats();
@@ -104,7 +104,7 @@ describe('a live endpoint under malformed input', () => {
   it('answers an unknown INIT only when listening, and never with more bytes than it got', {
     timeout: 10_000,
   }, async () => {
-    const endpoint = await UdpEndpoint.bind({ host: LOOPBACK });
+    const endpoint = await UdpEndpoint.bind({ host: LOOPBACK, ...TEST_SECURITY });
     cleanups.push(() => endpoint.close());
     // A genuine INIT, captured from a connection that dials a raw socket.
     const sink = await rawSocket();
@@ -113,6 +113,7 @@ describe('a live endpoint under malformed input', () => {
     const dialer = new UdpConnection({
       remote: { host: LOOPBACK, port: sink.address().port },
       connectTimeout: 2_000,
+      ...TEST_SECURITY,
     });
     const dialing = dialer.connect().catch(() => {});
     while (inits.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -130,6 +131,10 @@ describe('a live endpoint under malformed input', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(replies.length).toBeGreaterThan(0);
     for (const reply of replies) expect(reply.length).toBeLessThanOrEqual(inits[0]!.length);
+    // The prober never proves its address: all it ever gets is at most 3x what it sent (one INIT).
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const answered = replies.reduce((sum, reply) => sum + reply.length, 0);
+    expect(answered).toBeLessThanOrEqual(3 * inits[0]!.length);
   });
 });
 
@@ -139,7 +144,10 @@ describe('handshake failures', () => {
   }, async () => {
     const echo = await rawSocket();
     echo.on('message', (m, from) => echo.send(Buffer.from(`not antt: ${m.length}`), from.port, from.address));
-    const connection = new UdpConnection({ remote: { host: LOOPBACK, port: echo.address().port } });
+    const connection = new UdpConnection({
+      remote: { host: LOOPBACK, port: echo.address().port },
+      ...TEST_SECURITY,
+    });
     const error = await expectCode(connection.connect({ timeout: 5_000 }), ErrorCode.PROTOCOL);
     expect(error.message).toMatch(/not Antt/);
   });
@@ -151,7 +159,10 @@ describe('handshake failures', () => {
       reply[2] = 9; // version 9 INIT
       peer.send(reply, from.port, from.address);
     });
-    const connection = new UdpConnection({ remote: { host: LOOPBACK, port: peer.address().port } });
+    const connection = new UdpConnection({
+      remote: { host: LOOPBACK, port: peer.address().port },
+      ...TEST_SECURITY,
+    });
     const error = await expectCode(connection.connect({ timeout: 5_000 }), ErrorCode.PROTOCOL);
     expect(error.message).toMatch(/version 9/);
   });
@@ -161,7 +172,7 @@ describe('handshake failures', () => {
     const received: number[] = [];
     silent.on('message', (m) => received.push(m.length));
     const port = silent.address().port;
-    const connection = new UdpConnection({ remote: { host: LOOPBACK, port } });
+    const connection = new UdpConnection({ remote: { host: LOOPBACK, port }, ...TEST_SECURITY });
     const error = await expectCode(connection.connect({ timeout: 700 }), ErrorCode.TIMEOUT);
     expect(error.message).toContain(`127.0.0.1:${port}`);
     expect(received.length).toBeGreaterThanOrEqual(2); // INIT retransmitted
@@ -171,8 +182,8 @@ describe('handshake failures', () => {
     timeout: 10_000,
   }, async () => {
     const [endpointA, endpointB] = await Promise.all([
-      UdpEndpoint.bind({ host: LOOPBACK }),
-      UdpEndpoint.bind({ host: LOOPBACK }),
+      UdpEndpoint.bind({ host: LOOPBACK, ...TEST_SECURITY }),
+      UdpEndpoint.bind({ host: LOOPBACK, ...TEST_SECURITY }),
     ]);
     cleanups.push(
       () => endpointA.close(),
@@ -190,9 +201,9 @@ describe('handshake failures', () => {
   it('hosts several connections on one endpoint, to different peers and to the same peer', {
     timeout: 10_000,
   }, async () => {
-    const server = await UdpEndpoint.bind({ host: LOOPBACK });
-    const client = await UdpEndpoint.bind({ host: LOOPBACK });
-    const other = await UdpEndpoint.bind({ host: LOOPBACK });
+    const server = await UdpEndpoint.bind({ host: LOOPBACK, ...TEST_SECURITY });
+    const client = await UdpEndpoint.bind({ host: LOOPBACK, ...TEST_SECURITY });
+    const other = await UdpEndpoint.bind({ host: LOOPBACK, ...TEST_SECURITY });
     cleanups.push(
       () => server.close(),
       () => client.close(),

@@ -45,6 +45,7 @@ function side(
       datagramBytes: DATAGRAM_BYTES,
       maxDatagramBytes,
       protection: new ChecksumProtection(),
+      secured: false,
       congestion: (bytes) => (congestion === 'bbr' ? new Bbr(bytes) : new NewReno(bytes)),
       idleTimeoutMs: 5_000,
       keepAliveIntervalMs: 1_000,

@@ -10,14 +10,24 @@
  *   knows the peer's ID and has received a packet addressed to its own ID (so the peer knows it too).
  *   Simultaneous INITs converge on one connection because each side's ID is chosen by that side alone.
  *   INIT-ACK is never larger than INIT (anti-amplification).
+ *
+ * Secured connections (the default) then run the Noise handshake in HANDSHAKE packets (noise-exchange.ts)
+ * and open once it is confirmed; from then on every DATA packet is sealed with its AEAD keys
+ * (aead-protection.ts). A DATA packet that fails to open is dropped and counted, nothing else: it cannot
+ * close, stall or keep alive the connection. Until an accepted peer proved its address (it addressed a
+ * packet to our random connection ID, which only its address received), it gets at most 3 times the bytes
+ * it sent (AmplificationLimiter).
  */
-import { formatMs, ProtocolError, ResetError, TimeoutError } from '@antt/core';
+import { type AnttError, AuthError, formatMs, ProtocolError, ResetError, TimeoutError } from '@antt/core';
+import { AmplificationLimiter, type SecureContext } from '@antt/secure';
 import { RecordResult, readAckRanges } from './ack-ranges.js';
 import { AckScheduler } from './ack-scheduler.js';
+import { AeadProtection, OPEN_REPLAYED } from './aead-protection.js';
 import type { CongestionControllerFactory } from './congestion/controller.js';
 import { ReceiveWindow, SendWindow } from './flow-control.js';
 import { Handshake } from './handshake.js';
 import { LossDetector, type LossListener } from './loss-detection.js';
+import { explainHandshakeError, NoiseExchange } from './noise-exchange.js';
 import { Pacer } from './pacer.js';
 import { PathMtu } from './path-mtu.js';
 import { type PacketProtection, RESERVED_TAG_BYTES } from './protection.js';
@@ -29,9 +39,12 @@ import {
   FrameType,
   HANDSHAKE_PAYLOAD_BYTES,
   HEADER_BYTES,
+  headerIdHi,
+  headerIdLo,
   headerPacketNumber,
   headerType,
   headerVersion,
+  InitFlag,
   PacketType,
   ResetCode,
   readUint32,
@@ -39,6 +52,7 @@ import {
   WIRE_VERSION,
   WireReader,
   writeHeader,
+  writeUint32,
   writeUint48,
 } from './wire.js';
 
@@ -64,7 +78,10 @@ export interface CoreConfig {
   datagramBytes: number;
   /** Largest datagram path MTU discovery may try (equal to `datagramBytes`: no discovery). */
   maxDatagramBytes: number;
+  /** Handshake packets' integrity check (and DATA's when not secured). */
   protection: PacketProtection;
+  /** Run the Noise handshake and seal DATA (false: `insecure: true`). */
+  secured: boolean;
   congestion: CongestionControllerFactory;
   idleTimeoutMs: number;
   keepAliveIntervalMs: number;
@@ -86,12 +103,17 @@ export interface CoreHost {
   describePeer(): string;
 }
 
+/** Bytes of a HANDSHAKE packet around its Noise message: header, sender's ID, CRC. */
+const HANDSHAKE_PACKET_OVERHEAD = HEADER_BYTES + 8;
+
 export const ReceiveOutcome = {
   ACCEPTED: 0,
   /** Failed the integrity check, malformed, or of the wrong kind: counted as invalid. */
   INVALID: 1,
   /** A packet number seen before (network duplication). */
   DUPLICATE: 2,
+  /** A sealed DATA packet that failed authentication or was replayed: dropped and counted. */
+  REJECTED: 3,
 } as const;
 export type ReceiveOutcome = (typeof ReceiveOutcome)[keyof typeof ReceiveOutcome];
 
@@ -126,6 +148,15 @@ export class ConnectionCore implements LossListener {
   #blockedSince = Number.POSITIVE_INFINITY;
   #pacingDeadline = Number.POSITIVE_INFINITY;
   #ended = false;
+  // Security.
+  #secureContext: SecureContext | undefined;
+  #exchange: NoiseExchange | undefined;
+  /** DATA's seal/open step: the AEAD once the Noise handshake has keys, else the configured one. */
+  #dataProtection: PacketProtection;
+  /** Accepted connections, until the peer proved its address. */
+  readonly #amplification: AmplificationLimiter | undefined;
+  /** A last handshake datagram (reject, INIT-ACK) to send before the core closes. */
+  #farewell: 'init-ack' | Uint8Array | undefined;
 
   // Counters for stats().
   packetsSent = 0;
@@ -136,12 +167,17 @@ export class ConnectionCore implements LossListener {
   overCapDropped = 0;
   bytesSentOnWire = 0;
   bytesReceivedOnWire = 0;
+  /** Sealed DATA that failed authentication (forged, spoofed, corrupted) or was replayed. */
+  datagramsRejectedAuth = 0;
+  datagramsRejectedReplay = 0;
 
   constructor(config: CoreConfig, host: CoreHost, now: number) {
     this.#config = config;
     this.#host = host;
     this.localId = config.localId;
-    this.handshake = new Handshake(config.localId, config.initiator);
+    this.handshake = new Handshake(config.localId, config.initiator, config.secured, config.datagramBytes);
+    this.#dataProtection = config.protection;
+    this.#amplification = config.initiator ? undefined : new AmplificationLimiter();
     this.loss = new LossDetector(config.congestion(config.datagramBytes), this);
     this.reassembly = new Reassembly(config.reassemblyBytes, config.maxMessageBytes, (m) =>
       host.onMessage(m),
@@ -151,13 +187,25 @@ export class ConnectionCore implements LossListener {
     this.pathMtu = new PathMtu(config.datagramBytes, config.maxDatagramBytes);
     this.#lastReceiveAt = now;
     this.#lastAckElicitingSentAt = now;
-  } /** The peer's receive connection ID (valid once {@link peerKnown}). */
+  }
+
+  /** The peer's receive connection ID (valid once {@link peerKnown}). */
   get peerId(): ConnectionId {
     return this.handshake.peerId;
   }
 
   get peerKnown(): boolean {
     return this.handshake.peerKnown;
+  }
+
+  /** The peer's id, proven by the Noise handshake (secured connections, once open). */
+  get remotePeerId(): string | undefined {
+    return this.#exchange?.handshake.remotePeerId;
+  }
+
+  /** Bytes the peer may still be sent before it proves its address (Infinity once it did). */
+  get amplificationAllowance(): number {
+    return this.#amplification?.allowance ?? Number.POSITIVE_INFINITY;
   }
 
   get congestionControllerName(): string {
@@ -182,8 +230,59 @@ export class ConnectionCore implements LossListener {
     this.handshake.initAckPending = true;
   }
 
+  /** The endpoint's or connection's keys are ready (scrypt may take a moment): the Noise handshake may start. */
+  setSecureContext(context: SecureContext, now: number): void {
+    this.#secureContext = context;
+    this.#afterHandshakePacket(now);
+  }
+
+  /**
+   * connect() gave up: report the handshake's own error if it had one (a forged or tampered message,
+   * naming the cause) instead of a bare timeout, and tell the peer with a reject.
+   */
+  abandonHandshake(): AnttError | undefined {
+    const exchange = this.#exchange;
+    const error = exchange?.lastError;
+    if (!exchange || !error || this.state !== 'handshake') return undefined;
+    exchange.abandon(error);
+    this.#farewell = exchange.outgoing.shift();
+    const explained = explainHandshakeError(exchange, error, this.#host.describePeer());
+    this.#end(explained);
+    return explained;
+  }
+
+  /** After any handshake packet: stop INITs once IDs are exchanged, start or advance the Noise handshake. */
+  #afterHandshakePacket(now: number): void {
+    if (this.state === 'closed') return;
+    const handshake = this.handshake;
+    if (handshake.peerHasOurId) this.#amplification?.validate();
+    if (handshake.complete) handshake.stop();
+    if (this.#config.secured && handshake.peerKnown && !this.#exchange && this.#secureContext) {
+      try {
+        this.#exchange = new NoiseExchange(this.#secureContext, this.localId, handshake.peerId, now);
+      } catch (error) {
+        this.#end(error instanceof Error ? error : new ProtocolError(String(error)));
+        return;
+      }
+    }
+    const exchange = this.#exchange;
+    if (exchange) {
+      if (exchange.keys && this.#dataProtection === this.#config.protection) {
+        this.#dataProtection = new AeadProtection(exchange.keys);
+      }
+      if (exchange.error) {
+        // Our reject (or nothing, after the peer's) goes out, then the core closes.
+        this.#farewell = exchange.outgoing.shift();
+        this.#end(explainHandshakeError(exchange, exchange.error, this.#host.describePeer()));
+        return;
+      }
+    }
+    this.#maybeOpen(now);
+  }
+
   #maybeOpen(now: number): void {
     if (this.state !== 'handshake' || !this.handshake.complete) return;
+    if (this.#config.secured && !this.#exchange?.established) return;
     this.state = 'open';
     this.handshake.stop();
     // An ack-eliciting packet addressed to the peer's ID completes the peer's side of the handshake.
@@ -198,6 +297,8 @@ export class ConnectionCore implements LossListener {
   receive(datagram: Uint8Array, now: number): ReceiveOutcome {
     if (this.state === 'closed') return ReceiveOutcome.INVALID;
     const protection = this.#config.protection;
+    const amplification = this.#amplification;
+    if (amplification && !amplification.validated) amplification.onReceived(datagram.byteLength);
     if (datagram.byteLength < HEADER_BYTES + protection.overheadBytes) return this.#invalid();
     if (headerVersion(datagram) !== WIRE_VERSION) {
       if (this.state === 'handshake') {
@@ -210,17 +311,29 @@ export class ConnectionCore implements LossListener {
       return this.#invalid();
     }
     const packetNumber = headerPacketNumber(datagram);
-    const payloadEnd = protection.open(datagram, HEADER_BYTES, packetNumber);
-    if (payloadEnd < 0) return this.#invalid();
     const type = headerType(datagram);
-    if (type === PacketType.INIT || type === PacketType.INIT_ACK) {
-      return this.#receiveHandshake(datagram, type, payloadEnd, now);
+    if (type !== PacketType.DATA) {
+      const payloadEnd = protection.open(datagram, HEADER_BYTES, packetNumber);
+      if (payloadEnd < 0) return this.#invalid();
+      if (type === PacketType.INIT || type === PacketType.INIT_ACK || type === PacketType.HANDSHAKE) {
+        return this.#receiveHandshake(datagram, type, payloadEnd, now);
+      }
+      return this.#invalid();
     }
-    if (type !== PacketType.DATA) return this.#invalid();
+    if (this.state === 'handshake' && !this.handshake.peerKnown) return this.#invalid();
+    if (this.#config.secured && this.#dataProtection === protection) return this.#invalid(); // no keys yet
+    const payloadEnd = this.#dataProtection.open(datagram, HEADER_BYTES, packetNumber);
+    if (payloadEnd < 0) {
+      if (!this.#config.secured) return this.#invalid();
+      if (payloadEnd === OPEN_REPLAYED) this.datagramsRejectedReplay++;
+      else this.datagramsRejectedAuth++;
+      return ReceiveOutcome.REJECTED;
+    }
     if (this.state === 'handshake') {
-      if (!this.handshake.peerKnown) return this.#invalid();
+      // Authentic DATA: the peer has our ID, and (secured) keys, so it accepted our last message.
       this.handshake.peerHasOurId = true;
-      this.#maybeOpen(now);
+      this.#exchange?.confirmByData();
+      this.#afterHandshakePacket(now);
     }
     const recorded = this.#acks.record(packetNumber, now);
     if (recorded === RecordResult.DUPLICATE) {
@@ -238,20 +351,33 @@ export class ConnectionCore implements LossListener {
   }
 
   #receiveHandshake(datagram: Uint8Array, type: number, payloadEnd: number, now: number): ReceiveOutcome {
-    if (payloadEnd - HEADER_BYTES < HANDSHAKE_PAYLOAD_BYTES) return this.#invalid();
+    const minimum = type === PacketType.HANDSHAKE ? 8 + 2 : HANDSHAKE_PAYLOAD_BYTES;
+    if (payloadEnd - HEADER_BYTES < minimum) return this.#invalid();
     const hi = readUint32(datagram, HEADER_BYTES);
     const lo = readUint32(datagram, HEADER_BYTES + 4);
     if (!this.handshake.learnPeer(hi, lo)) return this.#invalid();
-    this.#lastReceiveAt = now;
-    if (this.handshake.isOurId(readUint32(datagram, 4), readUint32(datagram, 8)))
+    if (this.state === 'handshake') this.#lastReceiveAt = now;
+    if (this.handshake.isOurId(headerIdHi(datagram), headerIdLo(datagram)))
       this.handshake.peerHasOurId = true;
-    if (type === PacketType.INIT) {
-      if (this.state === 'handshake' || this.state === 'open') this.handshake.initAckPending = true;
-    } else if (this.state === 'open') {
-      // The peer is still in its handshake: make sure it hears from us on its ID.
-      this.#pingPending = true;
+    if (type === PacketType.HANDSHAKE) {
+      // Before the context is ready (scrypt) the message is dropped: the peer sends it again.
+      this.#exchange?.onMessage(datagram.subarray(HEADER_BYTES + 8, payloadEnd), now);
+    } else {
+      const peerSecured = (datagram[HEADER_BYTES + 8]! & InitFlag.SECURED) !== 0;
+      if (peerSecured !== this.#config.secured && this.state === 'handshake') {
+        // Both sides see the other's flag: answer an INIT so the peer learns ours, then end.
+        if (type === PacketType.INIT) this.#farewell = 'init-ack';
+        this.#end(new AuthError(securityMismatch(this.#config.secured, this.#host.describePeer())));
+        return ReceiveOutcome.ACCEPTED;
+      }
+      if (type === PacketType.INIT) {
+        if (this.state === 'handshake' || this.state === 'open') this.handshake.initAckPending = true;
+      } else if (this.state === 'open' && !this.#config.secured) {
+        // The peer is still in its handshake: make sure it hears from us on its ID.
+        this.#pingPending = true;
+      }
     }
-    this.#maybeOpen(now);
+    this.#afterHandshakePacket(now);
     return ReceiveOutcome.ACCEPTED;
   }
 
@@ -415,7 +541,7 @@ export class ConnectionCore implements LossListener {
 
   #end(error: Error | undefined): void {
     // A pending RESET still has to go out: produce() closes the core after writing it.
-    if (error !== undefined && !this.#resetPending) this.state = 'closed';
+    if (error !== undefined && !this.#resetPending && this.#farewell === undefined) this.state = 'closed';
     if (this.#ended) return;
     this.#ended = true;
     this.#host.onEnd(error);
@@ -461,6 +587,7 @@ export class ConnectionCore implements LossListener {
     let at = this.#lastReceiveAt + this.#config.idleTimeoutMs;
     if (this.state === 'handshake') {
       if (this.#config.initiator) at = this.handshake.deadline();
+      if (this.#exchange) at = Math.min(at, this.#exchange.deadline());
       return at;
     }
     at = Math.min(at, this.#acks.deadline());
@@ -482,6 +609,7 @@ export class ConnectionCore implements LossListener {
     if (this.state === 'closed') return;
     if (this.state !== 'handshake' || !this.#config.initiator) {
       if (now >= this.#lastReceiveAt + this.#config.idleTimeoutMs) {
+        if (this.state === 'handshake' && this.abandonHandshake()) return;
         if (this.state === 'draining') this.state = 'closed';
         else {
           this.state = 'closed';
@@ -494,6 +622,7 @@ export class ConnectionCore implements LossListener {
         return;
       }
     }
+    this.#exchange?.onTimeout(now);
     if (this.state === 'handshake') return;
     if (now >= this.#drainDeadline) {
       this.state = 'closed';
@@ -532,8 +661,11 @@ export class ConnectionCore implements LossListener {
   /** Writes the next datagram due at `now` into `out`; returns its length, 0 when nothing is due. */
   produce(out: Uint8Array, now: number): number {
     if (this.state === 'closed') return 0;
-    if (this.state === 'handshake') return this.#produceHandshake(out, now);
-    if (this.handshake.initAckPending) return this.#produceHandshake(out, now);
+    if (this.state === 'handshake' || this.#farewell !== undefined) return this.#produceHandshake(out, now);
+    if (this.handshake.initAckPending || (this.#exchange && this.#exchange.outgoing.length > 0)) {
+      const length = this.#produceHandshake(out, now);
+      if (length > 0) return length;
+    }
     const budgetEnd = HEADER_BYTES + this.#payloadBudget;
     let pos = HEADER_BYTES;
     let flags = 0;
@@ -602,12 +734,12 @@ export class ConnectionCore implements LossListener {
 
   /** A PING padded to `size` bytes on the wire (RFC 8899 §4.1 probe). */
   #produceMtuProbe(out: Uint8Array, size: number, now: number): number {
-    const payloadEnd = size - this.#config.protection.overheadBytes;
+    const payloadEnd = size - this.#dataProtection.overheadBytes;
     out[HEADER_BYTES] = FrameType.PING;
     out.fill(FrameType.PADDING, HEADER_BYTES + 1, payloadEnd);
     const packetNumber = this.#nextPacketNumber++;
     writeHeader(out, PacketType.DATA, this.handshake.peerId, packetNumber);
-    const length = this.#config.protection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
+    const length = this.#dataProtection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
     this.packetsSent++;
     this.bytesSentOnWire += length;
     // Not in flight: a lost probe says nothing about congestion (RFC 8899 §4.4).
@@ -628,11 +760,63 @@ export class ConnectionCore implements LossListener {
     else if (this.#blockedSince === Number.POSITIVE_INFINITY) this.#blockedSince = now;
   }
 
-  /** An INIT or INIT-ACK; an INIT-ACK may be owed after opening, when the peer retransmitted its INIT. */
+  /**
+   * An INIT, INIT-ACK or HANDSHAKE packet, within the amplification limit (what does not fit waits for
+   * more bytes from the peer; an INIT-ACK that does not fit is not owed: the peer sends its INIT again).
+   * Either may be owed after opening, when the peer sent its previous packet again.
+   */
   #produceHandshake(out: Uint8Array, now: number): number {
+    const protection = this.#config.protection;
+    const farewell = this.#farewell;
+    if (farewell !== undefined) {
+      this.#farewell = undefined;
+      this.state = 'closed';
+      if (farewell === 'init-ack') this.handshake.initAckPending = true;
+      else return this.#writeHandshakeMessage(out, farewell, now);
+    }
+    const amplification = this.#amplification;
     const type = this.handshake.due(now);
-    if (type === 0) return 0;
-    const length = this.handshake.write(out, type, this.#nextPacketNumber++, now, this.#config.protection);
+    if (
+      type === PacketType.INIT_ACK &&
+      amplification &&
+      !amplification.trySend(Handshake.initAckBytes(protection))
+    ) {
+      this.handshake.initAckPending = false;
+    } else if (type !== 0) {
+      const length = this.handshake.write(out, type, this.#nextPacketNumber++, now, protection);
+      this.packetsSent++;
+      this.bytesSentOnWire += length;
+      return length;
+    }
+    const outgoing = this.#exchange?.outgoing;
+    if (!outgoing || outgoing.length === 0 || !this.handshake.peerKnown) return 0;
+    const message = outgoing[0]!;
+    if (HANDSHAKE_PACKET_OVERHEAD + message.byteLength + protection.overheadBytes > out.byteLength) {
+      outgoing.shift(); // cannot happen with @antt/secure's sizes; never loop on it
+      return 0;
+    }
+    if (
+      amplification &&
+      !amplification.trySend(HANDSHAKE_PACKET_OVERHEAD + message.byteLength + protection.overheadBytes)
+    ) {
+      return 0;
+    }
+    outgoing.shift();
+    return this.#writeHandshakeMessage(out, message, now);
+  }
+
+  #writeHandshakeMessage(out: Uint8Array, message: Uint8Array, _now: number): number {
+    const packetNumber = this.#nextPacketNumber++;
+    writeHeader(out, PacketType.HANDSHAKE, this.handshake.peerId, packetNumber);
+    writeUint32(out, HEADER_BYTES, this.localId.hi);
+    writeUint32(out, HEADER_BYTES + 4, this.localId.lo);
+    out.set(message, HANDSHAKE_PACKET_OVERHEAD);
+    const length = this.#config.protection.seal(
+      out,
+      HEADER_BYTES,
+      HANDSHAKE_PACKET_OVERHEAD + message.byteLength,
+      packetNumber,
+    );
     this.packetsSent++;
     this.bytesSentOnWire += length;
     return length;
@@ -648,7 +832,7 @@ export class ConnectionCore implements LossListener {
   ): number {
     const packetNumber = this.#nextPacketNumber++;
     writeHeader(out, PacketType.DATA, this.handshake.peerId, packetNumber);
-    const length = this.#config.protection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
+    const length = this.#dataProtection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
     this.packetsSent++;
     this.bytesSentOnWire += length;
     if (flags & SentFlag.ACK_ELICITING) {
@@ -660,4 +844,12 @@ export class ConnectionCore implements LossListener {
     }
     return length;
   }
+}
+
+function securityMismatch(localSecured: boolean, peer: string): string {
+  return localSecured
+    ? `the security handshake with ${peer} failed: the peer runs with insecure: true (no authentication, ` +
+        'no encryption); this side requires a secured connection: remove insecure on the peer'
+    : `the security handshake with ${peer} failed: the peer requires a secured connection (passphrase, ` +
+        'allowedPeers or acceptAnyPeer); this side runs with insecure: true';
 }

@@ -1,12 +1,17 @@
 /**
  * The symmetric handshake's state (see connection-core.ts for the exchange): who the peer is, whether it
  * knows who we are, which INIT or INIT-ACK is owed, and when an INIT is retransmitted.
+ *
+ * An INIT is padded to the datagram size (at least 1200 bytes by default, as QUIC pads its Initial,
+ * RFC 9000 §14.1): it gives a listener whose peer has not proved its address yet a budget of three times
+ * that for its handshake replies (anti-amplification), and checks that the path carries the base size.
  */
 import type { PacketProtection } from './protection.js';
 import {
   type ConnectionId,
   HANDSHAKE_PAYLOAD_BYTES,
   HEADER_BYTES,
+  InitFlag,
   PacketType,
   writeHeader,
   writeUint32,
@@ -26,12 +31,17 @@ export class Handshake {
   /** The peer sent an INIT that we have not answered yet. */
   initAckPending = false;
   readonly #initiator: boolean;
+  readonly #secured: boolean;
+  readonly #initBytes: number;
   #initDeadline = Number.POSITIVE_INFINITY;
   #retryMs = INITIAL_INIT_RETRY_MS;
 
-  constructor(localId: ConnectionId, initiator: boolean) {
+  /** `initBytes`: the size INITs are padded to on the wire. */
+  constructor(localId: ConnectionId, initiator: boolean, secured: boolean, initBytes: number) {
     this.localId = localId;
     this.#initiator = initiator;
+    this.#secured = secured;
+    this.#initBytes = initBytes;
   }
 
   get complete(): boolean {
@@ -74,7 +84,12 @@ export class Handshake {
     return 0;
   }
 
-  /** Writes an INIT or INIT-ACK carrying our ID; returns its length. Both are the same size. */
+  /** Bytes of an INIT-ACK on the wire. */
+  static initAckBytes(protection: PacketProtection): number {
+    return HEADER_BYTES + HANDSHAKE_PAYLOAD_BYTES + protection.overheadBytes;
+  }
+
+  /** Writes an INIT (padded) or INIT-ACK carrying our ID and flags; returns its length. */
   write(
     out: Uint8Array,
     type: number,
@@ -90,6 +105,15 @@ export class Handshake {
     writeHeader(out, type as PacketType, this.peerId, packetNumber);
     writeUint32(out, HEADER_BYTES, this.localId.hi);
     writeUint32(out, HEADER_BYTES + 4, this.localId.lo);
-    return protection.seal(out, HEADER_BYTES, HEADER_BYTES + HANDSHAKE_PAYLOAD_BYTES, packetNumber);
+    out[HEADER_BYTES + 8] = this.#secured ? InitFlag.SECURED : 0;
+    let payloadEnd = HEADER_BYTES + HANDSHAKE_PAYLOAD_BYTES;
+    if (type === PacketType.INIT) {
+      const padded = Math.min(this.#initBytes, out.byteLength) - protection.overheadBytes;
+      if (padded > payloadEnd) {
+        out.fill(0, payloadEnd, padded);
+        payloadEnd = padded;
+      }
+    }
+    return protection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
   }
 }

@@ -1,19 +1,23 @@
 /**
- * The Antt/UDP wire format, version 1 (see the package README for the picture).
+ * The Antt/UDP wire format, version 2 (see the package README for the picture).
  *
- * Every datagram is `header | frames | tag`:
+ * Every datagram is `header | payload | tag`:
  * - header (18 bytes): magic `0xA7 0x7E`, version, packet type, destination connection ID (64 bits, chosen
- *   by the receiver), packet number (48 bits, sent in full, never reused in a direction).
- * - frames: INIT and INIT-ACK carry the sender's connection ID; DATA packets carry PADDING, PING, ACK,
+ *   by the receiver), packet number (48 bits, sent in full, never reused in a direction). The first byte
+ *   0xA7 (top bits 10) tells Antt apart from STUN (first byte 0-3) and the rest of RFC 7983's table
+ *   before anything else is read.
+ * - payload: INIT and INIT-ACK carry the sender's connection ID and flags (INIT padded to the datagram
+ *   size), HANDSHAKE the sender's ID and one Noise message; DATA packets carry PADDING, PING, ACK,
  *   STREAM, STREAM_FIN and RESET frames.
- * - tag: whatever the {@link PacketProtection} appends (a CRC-32 today, an AEAD tag later), covering the
- *   header too.
+ * - tag: a CRC-32 on handshake packets (and on DATA with `insecure: true`); on DATA of a secured
+ *   connection the 16-byte AEAD tag (nonce: packet number, associated data: the header).
  *
  * Parsing never throws: readers report truncation through {@link WireReader.ok} and callers drop and
  * count the datagram.
  */
 
-export const WIRE_VERSION = 1;
+/** 2: the Noise handshake (HANDSHAKE packets, INIT flags and padding) and AEAD-sealed DATA. */
+export const WIRE_VERSION = 2;
 export const MAGIC_BYTE_0 = 0xa7;
 export const MAGIC_BYTE_1 = 0x7e;
 export const HEADER_BYTES = 18;
@@ -24,13 +28,22 @@ export const MAX_PACKET_NUMBER = 2 ** 48 - 1;
 export const MAX_STREAM_OFFSET = 2 ** 48 - 1;
 /** type + 48-bit offset + 16-bit length. */
 export const STREAM_FRAME_HEADER_BYTES = 9;
-/** INIT / INIT-ACK payload: the sender's receive connection ID. Both are the same size (anti-amplification). */
-export const HANDSHAKE_PAYLOAD_BYTES = CONNECTION_ID_BYTES;
+/** INIT / INIT-ACK payload: the sender's receive connection ID and a flags byte ({@link InitFlag}). */
+export const HANDSHAKE_PAYLOAD_BYTES = CONNECTION_ID_BYTES + 1;
+
+export const InitFlag = {
+  /** The sender runs the Noise handshake and seals DATA (clear: `insecure: true`). */
+  SECURED: 0x01,
+} as const;
 
 export const PacketType = {
   INIT: 1,
   INIT_ACK: 2,
   DATA: 3,
+  /** The sender's connection ID, then one Noise handshake message (@antt/secure). */
+  HANDSHAKE: 4,
+  /** Header and tag only, in answer to an INIT of another wire version: the other side fails at once. */
+  VERSION: 5,
 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 
