@@ -67,3 +67,64 @@ export {
   type RetransmissionSchedule,
   retransmissionSchedule,
 } from './stun/retransmission.js';
+export {
+  type ConnectionPath,
+  type ConnectSecurityOptions,
+  connect,
+  type DatagramEndpoint,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  lanCandidates,
+  NatConnectError,
+  type NatConnectOptions,
+  type PunchedConnection,
+} from './connect.js';
+export {
+  type Candidate,
+  type CandidateKind,
+  DEFAULT_PUNCH_TIMEOUT_MS,
+  orderCandidates,
+  PROBE_INTERVAL_MS,
+  PunchError,
+  type PunchResult,
+  UdpPunch,
+  type UdpPunchOptions,
+} from './punch/udp-punch.js';
+export {
+  type PeerInfo,
+  type RegisterInit,
+  type Registration,
+  RendezvousClient,
+  RendezvousError,
+  type SendDatagramTo,
+} from './rendezvous/client.js';
+export {
+  type ConnectMessage,
+  decodeRendezvousMessage,
+  encodeRendezvousMessage,
+  isRendezvousMessage,
+  MAX_CANDIDATES,
+  MAX_NAME_BYTES,
+  MessageType,
+  type PeerInfoMessage,
+  type PeerNotFoundMessage,
+  type ProbeMessage,
+  type RegisteredMessage,
+  type RegisterMessage,
+  RegisterStatus,
+  RENDEZVOUS_HEADER_BYTES,
+  RENDEZVOUS_VERSION,
+  type RendezvousMessage,
+  REQUEST_MIN_BYTES,
+  type UnregisterMessage,
+} from './rendezvous/protocol.js';
+export { DEFAULT_RENDEZVOUS_PORT, type ListenOptions, RendezvousServer } from './rendezvous/server.js';
+export {
+  DEFAULT_MAX_REGISTRATIONS,
+  DEFAULT_RATE_BURST,
+  DEFAULT_RATE_PER_SEC,
+  DEFAULT_REGISTRATION_TTL_SEC,
+  type OutgoingDatagram,
+  RendezvousServerCore,
+  type RendezvousServerOptions,
+  type RendezvousServerStats,
+} from './rendezvous/server-core.js';

@@ -1,0 +1,253 @@
+/**
+ * `connect()`: one call from a rendezvous address and a name to an open, encrypted Antt/UDP connection
+ * over a punched direct path. Every stage runs on the endpoint socket the connection will use, so the
+ * NAT mapping the server saw is the one the peer probes and the connection rides.
+ */
+import { lookup } from 'node:dns/promises';
+import { networkInterfaces } from 'node:os';
+import { isIP } from 'node:net';
+import {
+  type Address,
+  AnttError,
+  ErrorCode,
+  formatAddress,
+  networkError,
+  parseAddress,
+  scopedSignal,
+  type WaitOptions,
+} from '@antt/core';
+import { UdpConnection, UdpEndpoint, type UdpConnectionOptions } from '@antt/udp';
+import { type Candidate, type CandidateKind, orderCandidates, UdpPunch } from './punch/udp-punch.js';
+import { RendezvousClient } from './rendezvous/client.js';
+import { isRendezvousMessage, MAX_CANDIDATES } from './rendezvous/protocol.js';
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+
+/**
+ * What `connect()` needs from a `UdpEndpoint`: raw datagrams in and out on its socket, beside the Antt
+ * connections it hosts.
+ */
+export interface DatagramEndpoint {
+  readonly address: Address | undefined;
+  onForeignDatagram(handler: (bytes: Uint8Array, from: Address) => void): () => void;
+  sendDatagram(bytes: Uint8Array, to: Address): Promise<void>;
+}
+
+/** Who may connect, as `@antt/udp` takes it (at least one of the first four). */
+export interface ConnectSecurityOptions {
+  passphrase?: string;
+  allowedPeers?: Iterable<string> | ((peerId: string) => boolean);
+  acceptAnyPeer?: boolean;
+  /** No encryption at all: for tests and benchmarks only. */
+  insecure?: boolean;
+  /** This side's identity (`@antt/secure`); a fresh one per call when omitted. */
+  identity?: { peerId: string };
+}
+
+export interface NatConnectOptions extends ConnectSecurityOptions, WaitOptions {
+  /** The rendezvous server, `host:port` (the port is usually 3478). */
+  rendezvous: string | Address;
+  /** The name this peer registers under. Without `peerName`, a meeting name both peers use. */
+  name: string;
+  /** The name of the peer to reach, when it registered under its own. */
+  peerName?: string;
+  /** An endpoint to use (and keep open); by default one is bound and closes with the connection. */
+  endpoint?: UdpEndpoint;
+  /** Port for the endpoint bound by default (0: any). */
+  localPort?: number;
+  /** LAN candidates to announce; by default this host's non-internal IPv4 addresses. */
+  lanAddresses?: string[];
+  /** Bound on the punching stage alone (the whole call is bounded by `timeout`). Default 10 s. */
+  punchTimeout?: number;
+  /** More options for the `UdpConnection` (idleTimeout, congestionControl, ...). */
+  connection?: Omit<UdpConnectionOptions, 'remote' | 'endpoint' | 'localPort' | 'localHost'>;
+}
+
+export interface ConnectionPath {
+  kind: 'direct';
+  /** The endpoint socket's address. */
+  local: Address;
+  /** The peer address the connection uses. */
+  remote: Address;
+  candidate: CandidateKind;
+  /** Where the rendezvous server saw this side: its public address and port. */
+  observed: Address;
+  /** Every candidate of the peer that was probed. */
+  tried: Candidate[];
+  peerName: string;
+  /** Milliseconds spent in each stage. */
+  stages: { registerMs: number; exchangeMs: number; punchMs: number; handshakeMs: number };
+}
+
+export type PunchedConnection = UdpConnection & { readonly path: ConnectionPath };
+
+/** A stage of `connect()` failed; `stage` says which, the message says what was tried. */
+export class NatConnectError extends AnttError {
+  readonly stage: 'register' | 'exchange' | 'punch' | 'handshake';
+  constructor(
+    code: ErrorCode,
+    stage: NatConnectError['stage'],
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.name = 'NatConnectError';
+    this.stage = stage;
+  }
+}
+
+/**
+ * Registers with the rendezvous server, learns the peer's candidates, punches a path from the endpoint's
+ * socket and opens an Antt/UDP connection over it. Resolves to the connection, with `path` telling how.
+ */
+export async function connect(options: NatConnectOptions): Promise<PunchedConnection> {
+  const name = options.name;
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new AnttError(ErrorCode.INVALID_ARGUMENT, 'option name is required: the name to register under');
+  }
+  if (!options.passphrase && !options.allowedPeers && !options.acceptAnyPeer && !options.insecure) {
+    throw new AnttError(
+      ErrorCode.INVALID_ARGUMENT,
+      'say who may connect: passphrase, allowedPeers, acceptAnyPeer (encrypted, unauthenticated) or insecure',
+    );
+  }
+  const server = await resolveServer(options.rendezvous);
+  const scope = scopedSignal(
+    options,
+    DEFAULT_CONNECT_TIMEOUT_MS,
+    `connecting to "${options.peerName ?? name}" via ${formatAddress(server)}`,
+  );
+  const ownsEndpoint = options.endpoint === undefined;
+  let endpoint: UdpEndpoint | undefined = options.endpoint;
+  let client: RendezvousClient | undefined;
+  let removeHandler: (() => void) | undefined;
+  let connection: UdpConnection | undefined;
+  try {
+    endpoint ??= await UdpEndpoint.bind({ port: options.localPort ?? 0 });
+    const raw = datagramEndpoint(endpoint);
+    const local = raw.address!;
+    const send = (bytes: Uint8Array, to: Address) => raw.sendDatagram(bytes, to);
+    client = new RendezvousClient(server, send);
+    let punch: UdpPunch | undefined;
+    removeHandler = raw.onForeignDatagram((bytes, from) => {
+      if (!isRendezvousMessage(bytes)) return;
+      if (client?.handleDatagram(bytes, from)) return;
+      punch?.handleDatagram(bytes, from);
+    });
+
+    let at = performance.now();
+    const registration = await client.register(
+      { name, peerId: options.identity?.peerId, candidates: lanCandidates(options.lanAddresses, local.port) },
+      { signal: scope.signal },
+    );
+    const registerMs = performance.now() - at;
+
+    at = performance.now();
+    const peer = await client.lookup(options.peerName ?? name, { signal: scope.signal });
+    const exchangeMs = performance.now() - at;
+
+    at = performance.now();
+    punch = new UdpPunch({
+      session: peer.session,
+      controlling: peer.controlling,
+      candidates: orderCandidates(peer.candidates, peer.observed),
+      send,
+    });
+    const punched = await punch.run({
+      signal: scope.signal,
+      timeout: options.punchTimeout,
+      startDelayMs: peer.startDelayMs - (performance.now() - peer.receivedAt),
+    });
+    const punchMs = performance.now() - at;
+
+    at = performance.now();
+    connection = new UdpConnection({
+      ...options.connection,
+      ...securityOptions(options),
+      remote: punched.remote,
+      endpoint,
+    } as UdpConnectionOptions);
+    try {
+      await connection.connect({ signal: scope.signal });
+    } catch (error) {
+      throw stageError('handshake', error, `handshake with ${formatAddress(punched.remote)} failed`);
+    }
+    const handshakeMs = performance.now() - at;
+    if (ownsEndpoint) endpoint.closeWhenEmpty = true;
+    const path: ConnectionPath = {
+      kind: 'direct',
+      local,
+      remote: punched.remote,
+      candidate: punched.candidate,
+      observed: registration.observed,
+      tried: punched.tried,
+      peerName: peer.peerName,
+      stages: { registerMs, exchangeMs, punchMs, handshakeMs },
+    };
+    Object.defineProperty(connection, 'path', { value: path, enumerable: true });
+    return connection as PunchedConnection;
+  } catch (error) {
+    connection?.destroy();
+    if (ownsEndpoint) await endpoint?.close();
+    if (
+      AnttError.is(error) &&
+      error.code === ErrorCode.TIMEOUT &&
+      scope.signal.aborted &&
+      !('stage' in error)
+    ) {
+      throw new NatConnectError(ErrorCode.TIMEOUT, 'exchange', error.message, { cause: error });
+    }
+    throw error;
+  } finally {
+    removeHandler?.();
+    client?.close();
+    scope.done();
+  }
+}
+
+function stageError(stage: NatConnectError['stage'], error: unknown, what: string): unknown {
+  if (!AnttError.is(error) || 'stage' in error) return error;
+  return new NatConnectError(error.code, stage, `${what}: ${error.message}`, { cause: error });
+}
+
+function datagramEndpoint(endpoint: UdpEndpoint): DatagramEndpoint {
+  const candidate = endpoint as unknown as Partial<DatagramEndpoint>;
+  if (typeof candidate.onForeignDatagram !== 'function' || typeof candidate.sendDatagram !== 'function') {
+    throw new AnttError(
+      ErrorCode.INVALID_STATE,
+      'this @antt/udp has no UdpEndpoint.onForeignDatagram/sendDatagram; upgrade @antt/udp',
+    );
+  }
+  return candidate as DatagramEndpoint;
+}
+
+function securityOptions(options: ConnectSecurityOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of ['passphrase', 'allowedPeers', 'acceptAnyPeer', 'insecure', 'identity'] as const) {
+    if (options[key] !== undefined) out[key] = options[key];
+  }
+  return out;
+}
+
+async function resolveServer(rendezvous: string | Address): Promise<Address> {
+  const address = typeof rendezvous === 'string' ? parseAddress(rendezvous) : rendezvous;
+  if (isIP(address.host) !== 0) return { host: address.host, port: address.port };
+  try {
+    const resolved = await lookup(address.host, { family: 4 });
+    return { host: resolved.address, port: address.port };
+  } catch (error) {
+    throw networkError(`resolving the rendezvous server ${address.host}`, error);
+  }
+}
+
+/** This host's non-internal IPv4 addresses with the socket's port (or the given hosts). */
+export function lanCandidates(hosts: string[] | undefined, port: number): Address[] {
+  const found =
+    hosts ??
+    Object.values(networkInterfaces())
+      .flat()
+      .filter((info) => info !== undefined && info.family === 'IPv4' && !info.internal)
+      .map((info) => info!.address);
+  const list = found.length > 0 ? found : ['127.0.0.1'];
+  return list.slice(0, MAX_CANDIDATES).map((host) => ({ host, port }));
+}

@@ -1,0 +1,237 @@
+/**
+ * UDP hole punching from a socket someone else owns: PROBE every candidate address of the peer (LAN
+ * first, then public), answer the peer's PROBEs, and settle on one path that carried a PROBE and its
+ * ACK. The controlling peer (the one the rendezvous server named) picks the path and NOMINATEs it; the
+ * other side takes the address the nomination came from, so both connect over the same pair.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  type Address,
+  AnttError,
+  ErrorCode,
+  formatAddress,
+  formatMs,
+  scopedSignal,
+  type WaitOptions,
+} from '@antt/core';
+import {
+  bytesHex,
+  decodeRendezvousMessage,
+  encodeRendezvousMessage,
+  isRendezvousMessage,
+  MessageType,
+  type ProbeMessage,
+  TRANSACTION_ID_BYTES,
+} from '../rendezvous/protocol.js';
+
+/** A round of PROBEs to every candidate goes out this often until a path is chosen. */
+export const PROBE_INTERVAL_MS = 50;
+/** After the first path validates, LAN paths still in flight get this long to win. */
+const LAN_GRACE_MS = 30;
+/** The NOMINATE is repeated this often until acknowledged. */
+const NOMINATE_INTERVAL_MS = 50;
+export const DEFAULT_PUNCH_TIMEOUT_MS = 10_000;
+
+export type CandidateKind = 'lan' | 'public';
+
+export interface Candidate {
+  address: Address;
+  kind: CandidateKind;
+}
+
+export interface PunchResult {
+  remote: Address;
+  candidate: CandidateKind;
+  /** Every candidate probed, in order. */
+  tried: Candidate[];
+  probesSent: number;
+}
+
+export interface UdpPunchOptions {
+  /** The session id from PEER-INFO. */
+  session: Uint8Array;
+  controlling: boolean;
+  /** The peer's candidates, in order of preference (LAN first). */
+  candidates: Candidate[];
+  send: (bytes: Uint8Array, to: Address) => void | Promise<void>;
+}
+
+/** Punching gave up; `tried` lists what was probed. */
+export class PunchError extends AnttError {
+  readonly stage = 'punch';
+  readonly tried: Candidate[];
+  constructor(message: string, tried: Candidate[], options?: { cause?: unknown }) {
+    super(ErrorCode.TIMEOUT, message, options);
+    this.name = 'PunchError';
+    this.tried = tried;
+  }
+}
+
+/** Orders candidates LAN first and drops duplicates (a public peer's LAN and observed addresses agree). */
+export function orderCandidates(lan: Address[], observed: Address): Candidate[] {
+  const out: Candidate[] = [];
+  const seen = new Set<string>();
+  for (const [address, kind] of [...lan.map((a) => [a, 'lan'] as const), [observed, 'public'] as const]) {
+    const key = formatAddress(address);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ address: { host: address.host, port: address.port }, kind });
+  }
+  return out;
+}
+
+export class UdpPunch {
+  readonly #options: UdpPunchOptions;
+  readonly #session: string;
+  /** Nonce hex → the candidate it probed. */
+  readonly #sentProbes = new Map<string, Candidate>();
+  #validated: Candidate[] = [];
+  #nominateNonce: string | undefined;
+  #chosen: ((result: Candidate) => void) | undefined;
+  #probesSent = 0;
+  /** Set on the controlled side once nominated, and on the controlling side once the NOMINATE is acked. */
+  #result: Candidate | undefined;
+
+  constructor(options: UdpPunchOptions) {
+    this.#options = options;
+    this.#session = bytesHex(options.session);
+  }
+
+  /** Feed datagrams from the socket; returns true for this session's PROBEs. */
+  handleDatagram(bytes: Uint8Array, from: Address): boolean {
+    if (!isRendezvousMessage(bytes) || bytes[3] !== MessageType.PROBE) return false;
+    let probe: ProbeMessage;
+    try {
+      const message = decodeRendezvousMessage(bytes);
+      if (message.type !== MessageType.PROBE) return false;
+      probe = message;
+    } catch {
+      return true;
+    }
+    if (bytesHex(probe.session) !== this.#session) return true;
+    if (!probe.ack) {
+      // Answer every PROBE, even after choosing: the peer's own validation needs our ACK. Same size.
+      this.#sendProbe(from, { transactionId: probe.transactionId, ack: true, nominate: probe.nominate });
+      if (probe.nominate && !this.#options.controlling && this.#result === undefined) {
+        this.#finish({ address: from, kind: this.#kindOf(from) });
+      }
+      return true;
+    }
+    const nonce = bytesHex(probe.transactionId);
+    if (probe.nominate) {
+      if (this.#options.controlling && nonce === this.#nominateNonce && this.#result === undefined) {
+        this.#finish({ address: from, kind: this.#kindOf(from) });
+      }
+      return true;
+    }
+    const candidate = this.#sentProbes.get(nonce);
+    // The ACK must come from where the PROBE went: that pair works both ways.
+    if (candidate && sameAddress(candidate.address, from)) {
+      if (!this.#validated.some((c) => sameAddress(c.address, from))) this.#validated.push(candidate);
+    }
+    return true;
+  }
+
+  /**
+   * Probes after `startDelayMs`, until a path is chosen (resolves) or the timeout or signal ends it
+   * (rejects with a `PunchError` listing what was tried).
+   */
+  async run(options: WaitOptions & { startDelayMs?: number } = {}): Promise<PunchResult> {
+    const scope = scopedSignal(options, DEFAULT_PUNCH_TIMEOUT_MS, 'hole punching');
+    const tried = this.#options.candidates;
+    let timer: NodeJS.Timeout | undefined;
+    let firstValidatedAt: number | undefined;
+    const started = performance.now();
+    try {
+      const chosen = await new Promise<Candidate>((resolve, reject) => {
+        // Nominated before run() was called: nothing left to do.
+        if (this.#result) return resolve(this.#result);
+        this.#chosen = resolve;
+        const onAbort = (): void => reject(scope.error());
+        scope.signal.addEventListener('abort', onAbort, { once: true });
+        const tick = (): void => {
+          if (this.#result) return;
+          const validated = this.#preferred();
+          if (this.#options.controlling && validated) {
+            firstValidatedAt ??= performance.now();
+            // A LAN path wins outright; a public one waits a moment for a LAN path still in flight.
+            if (validated.kind === 'lan' || performance.now() - firstValidatedAt >= LAN_GRACE_MS) {
+              this.#nominate(validated);
+              timer = setTimeout(tick, NOMINATE_INTERVAL_MS);
+              return;
+            }
+          }
+          for (const candidate of tried) this.#probe(candidate);
+          timer = setTimeout(tick, validated ? LAN_GRACE_MS / 3 : PROBE_INTERVAL_MS);
+        };
+        timer = setTimeout(tick, Math.max(0, options.startDelayMs ?? 0));
+      });
+      return { remote: chosen.address, candidate: chosen.kind, tried, probesSent: this.#probesSent };
+    } catch (error) {
+      if (AnttError.is(error) && error.code === ErrorCode.TIMEOUT) {
+        const list = tried.map((c) => `${formatAddress(c.address)} (${c.kind})`).join(', ');
+        const validated = this.#validated.map((c) => formatAddress(c.address)).join(', ');
+        throw new PunchError(
+          `punching timed out after ${formatMs(performance.now() - started)}: ` +
+            `${this.#probesSent} probes to ${list || 'no candidates'}; ` +
+            (validated
+              ? `paths validated (${validated}) but the peer never confirmed one`
+              : this.#options.controlling
+                ? 'no answer on any path'
+                : 'no path was nominated by the peer') +
+            ' (both NATs may map each destination to a new port: a relay is needed, and not built yet)',
+          tried,
+          { cause: error },
+        );
+      }
+      throw error;
+    } finally {
+      if (timer) clearTimeout(timer);
+      this.#chosen = undefined;
+      scope.done();
+    }
+  }
+
+  #preferred(): Candidate | undefined {
+    return this.#validated.find((c) => c.kind === 'lan') ?? this.#validated[0];
+  }
+
+  #kindOf(address: Address): CandidateKind {
+    return this.#options.candidates.find((c) => sameAddress(c.address, address))?.kind ?? 'public';
+  }
+
+  #probe(candidate: Candidate): void {
+    const transactionId = new Uint8Array(randomBytes(TRANSACTION_ID_BYTES));
+    this.#sentProbes.set(bytesHex(transactionId), candidate);
+    this.#sendProbe(candidate.address, { transactionId, ack: false, nominate: false });
+  }
+
+  #nominate(candidate: Candidate): void {
+    const transactionId = new Uint8Array(randomBytes(TRANSACTION_ID_BYTES));
+    this.#nominateNonce = bytesHex(transactionId);
+    this.#sendProbe(candidate.address, { transactionId, ack: false, nominate: true });
+  }
+
+  #sendProbe(to: Address, fields: Pick<ProbeMessage, 'transactionId' | 'ack' | 'nominate'>): void {
+    if (!fields.ack) this.#probesSent++;
+    const bytes = encodeRendezvousMessage({
+      type: MessageType.PROBE,
+      session: this.#options.session,
+      ...fields,
+    });
+    try {
+      void Promise.resolve(this.#options.send(bytes, to)).catch(() => {});
+    } catch {
+      // A probe that cannot leave is a lost probe; the next round tries again.
+    }
+  }
+
+  #finish(candidate: Candidate): void {
+    this.#result = candidate;
+    this.#chosen?.(candidate);
+  }
+}
+
+function sameAddress(a: Address, b: Address): boolean {
+  return a.host === b.host && a.port === b.port;
+}

@@ -1,0 +1,348 @@
+/**
+ * `RendezvousClient`: registers with a rendezvous server and asks it for a peer, over a socket someone
+ * else owns (the endpoint the connection will use: the server must see that socket's NAT mapping). The
+ * owner gives it a send function and feeds it datagrams.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  type Address,
+  AnttError,
+  ErrorCode,
+  formatAddress,
+  formatMs,
+  scopedSignal,
+  type WaitOptions,
+} from '@antt/core';
+import {
+  bytesHex,
+  COOKIE_BYTES,
+  decodeRendezvousMessage,
+  encodeRendezvousMessage,
+  INSTANCE_BYTES,
+  isRendezvousMessage,
+  MessageType,
+  type PeerInfoMessage,
+  RegisterStatus,
+  type RendezvousMessage,
+  TRANSACTION_ID_BYTES,
+} from './protocol.js';
+
+/** First retransmission of a REGISTER or CONNECT, doubling up to the maximum. */
+const INITIAL_RTO_MS = 250;
+const MAX_RTO_MS = 2_000;
+/** While the peer is not registered yet, ask again this often. */
+const LOOKUP_INTERVAL_MS = 500;
+
+export type SendDatagramTo = (bytes: Uint8Array, to: Address) => void | Promise<void>;
+
+export interface RegisterInit {
+  name: string;
+  peerId?: string;
+  candidates: Address[];
+}
+
+export interface Registration {
+  /** Where the server saw this socket: its public candidate. */
+  observed: Address;
+  ttlSec: number;
+  /** Request/answer pairs sent until registered. */
+  attempts: number;
+}
+
+export type PeerInfo = Omit<PeerInfoMessage, 'type' | 'transactionId'> & {
+  /** When the PEER-INFO arrived (performance.now()). */
+  receivedAt: number;
+};
+
+/** Why a rendezvous step failed; `stage` says which. */
+export class RendezvousError extends AnttError {
+  readonly stage: 'register' | 'exchange';
+  constructor(
+    code: ErrorCode,
+    stage: 'register' | 'exchange',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.name = 'RendezvousError';
+    this.stage = stage;
+  }
+}
+
+interface Pending {
+  transactionId: string;
+  onMessage(message: RendezvousMessage): void;
+}
+
+export class RendezvousClient {
+  readonly server: Address;
+  readonly instance = new Uint8Array(randomBytes(INSTANCE_BYTES));
+  readonly #send: SendDatagramTo;
+  #cookie: Uint8Array = new Uint8Array(COOKIE_BYTES);
+  #registered: (RegisterInit & { ttlSec: number }) | undefined;
+  #refreshTimer: NodeJS.Timeout | undefined;
+  #pending: Pending | undefined;
+  #peerInfo: PeerInfo | undefined;
+  #peerInfoWaiter: ((info: PeerInfo) => void) | undefined;
+  #closed = false;
+
+  constructor(server: Address, send: SendDatagramTo) {
+    this.server = server;
+    this.#send = send;
+  }
+
+  /** Feed every datagram from the socket; returns true when it was this client's. */
+  handleDatagram(bytes: Uint8Array, from: Address): boolean {
+    if (from.host !== this.server.host || from.port !== this.server.port || !isRendezvousMessage(bytes)) {
+      return false;
+    }
+    let message: RendezvousMessage;
+    try {
+      message = decodeRendezvousMessage(bytes);
+    } catch {
+      return true; // from the server but malformed: consumed, dropped
+    }
+    if (message.type === MessageType.PEER_INFO) {
+      const info: PeerInfo = { ...message, receivedAt: performance.now() };
+      // The first PEER-INFO of a session counts: its start delay is what the peer was told too.
+      if (this.#peerInfo === undefined || bytesHex(this.#peerInfo.session) !== bytesHex(info.session)) {
+        this.#peerInfo = info;
+        this.#peerInfoWaiter?.(info);
+      }
+      return true;
+    }
+    if (this.#pending && bytesHex(message.transactionId) === this.#pending.transactionId) {
+      this.#pending.onMessage(message);
+    }
+    return true;
+  }
+
+  /**
+   * Registers `name` (REGISTER, answered by a cookie challenge, REGISTER again with the cookie) and
+   * keeps the registration alive until {@link close}. Rejects with a `RendezvousError` (stage
+   * 'register') when the server does not answer, or refuses.
+   */
+  async register(init: RegisterInit, options: WaitOptions = {}): Promise<Registration> {
+    const where = formatAddress(this.server);
+    const scope = scopedSignal(options, undefined, `registering with the rendezvous server ${where}`);
+    let attempts = 0;
+    const started = performance.now();
+    try {
+      for (;;) {
+        const answer = await this.#transact(
+          (id) => this.#registerBytes(init, id),
+          (m) => m.type === MessageType.REGISTERED,
+          scope.signal,
+          () => attempts++,
+        );
+        if (answer === undefined) {
+          const reason = scope.signal.reason;
+          if (AnttError.is(reason) && reason.code !== ErrorCode.TIMEOUT) throw reason;
+          throw new RendezvousError(
+            ErrorCode.TIMEOUT,
+            'register',
+            `rendezvous server ${where} unreachable: no answer to ${attempts} REGISTER requests over ${formatMs(performance.now() - started)} (is it running, and is UDP to it allowed?)`,
+          );
+        }
+        if (answer.type !== MessageType.REGISTERED) continue;
+        this.#cookie = new Uint8Array(answer.cookie);
+        if (answer.status === RegisterStatus.CHALLENGE) continue;
+        if (answer.status === RegisterStatus.NAME_TAKEN) {
+          throw new RendezvousError(
+            ErrorCode.REFUSED,
+            'register',
+            `rendezvous server ${where} refused the name "${init.name}": two other peers are registered under it`,
+          );
+        }
+        if (answer.status === RegisterStatus.FULL) {
+          throw new RendezvousError(
+            ErrorCode.REFUSED,
+            'register',
+            `rendezvous server ${where} is full (its maximum number of registrations); try again later`,
+          );
+        }
+        this.#registered = { ...init, ttlSec: answer.ttlSec };
+        this.#scheduleRefresh();
+        return { observed: answer.observed, ttlSec: answer.ttlSec, attempts };
+      }
+    } finally {
+      scope.done();
+    }
+  }
+
+  /**
+   * Asks the server to pair this peer with `target` (another name, or the shared meeting name), asking
+   * again while the peer is not registered, until the timeout. A PEER-INFO pushed by the server because
+   * the peer asked first is taken as well.
+   */
+  async lookup(target: string, options: WaitOptions = {}): Promise<PeerInfo> {
+    if (this.#peerInfo) return this.#peerInfo;
+    const where = formatAddress(this.server);
+    const scope = scopedSignal(options, undefined, `looking up "${target}" on ${where}`);
+    const started = performance.now();
+    let notFound = 0;
+    let answered = false;
+    try {
+      const pushed = new Promise<PeerInfo>((resolve) => {
+        this.#peerInfoWaiter = resolve;
+      });
+      for (;;) {
+        const answer = await Promise.race([
+          this.#transact(
+            (id) => this.#connectBytes(target, id),
+            (m) => m.type === MessageType.PEER_NOT_FOUND,
+            scope.signal,
+          ),
+          pushed,
+        ]);
+        if (this.#peerInfo) return this.#peerInfo;
+        if (answer === undefined) {
+          const reason = scope.signal.reason;
+          if (AnttError.is(reason) && reason.code !== ErrorCode.TIMEOUT) throw reason;
+          const waited = formatMs(performance.now() - started);
+          if (answered) {
+            throw new RendezvousError(
+              ErrorCode.TIMEOUT,
+              'exchange',
+              `peer "${target}" is not registered with ${where} (asked ${notFound} times over ${waited}); start the other side with the same rendezvous and name`,
+            );
+          }
+          throw new RendezvousError(
+            ErrorCode.TIMEOUT,
+            'exchange',
+            `rendezvous server ${where} stopped answering while looking up "${target}" (${waited})`,
+          );
+        }
+        answered = true;
+        notFound++;
+        await sleep(LOOKUP_INTERVAL_MS, scope.signal);
+      }
+    } finally {
+      this.#peerInfoWaiter = undefined;
+      scope.done();
+    }
+  }
+
+  /** Stops refreshing and tells the server to forget this registration (best effort, one datagram). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
+    if (this.#registered) {
+      const bytes = encodeRendezvousMessage({
+        type: MessageType.UNREGISTER,
+        transactionId: newTransactionId(),
+        cookie: this.#cookie,
+        instance: this.instance,
+        name: this.#registered.name,
+      });
+      this.#sendQuietly(bytes);
+    }
+  }
+
+  /** Losses are what retransmission is for: a failed send (closed socket, unreachable) is one of them. */
+  #sendQuietly(bytes: Uint8Array): void {
+    try {
+      void Promise.resolve(this.#send(bytes, this.server)).catch(() => {});
+    } catch {
+      // as above
+    }
+  }
+
+  #registerBytes(init: RegisterInit, transactionId = newTransactionId()): Uint8Array {
+    return encodeRendezvousMessage({
+      type: MessageType.REGISTER,
+      transactionId,
+      cookie: this.#cookie,
+      instance: this.instance,
+      name: init.name,
+      peerId: init.peerId ?? '',
+      candidates: init.candidates,
+    });
+  }
+
+  #connectBytes(target: string, transactionId: Uint8Array): Uint8Array {
+    return encodeRendezvousMessage({
+      type: MessageType.CONNECT,
+      transactionId,
+      cookie: this.#cookie,
+      instance: this.instance,
+      target,
+    });
+  }
+
+  /** A refresh every third of the TTL: one lost refresh does not lose the registration. */
+  #scheduleRefresh(): void {
+    const registered = this.#registered;
+    if (!registered || this.#closed) return;
+    this.#refreshTimer = setTimeout(
+      () => {
+        if (this.#closed) return;
+        this.#sendQuietly(this.#registerBytes(registered));
+        this.#scheduleRefresh();
+      },
+      (registered.ttlSec * 1000) / 3,
+    );
+    this.#refreshTimer.unref();
+  }
+
+  /**
+   * Sends a request (fresh bytes, a fresh transaction id, each time) with exponential backoff until an
+   * answer with its transaction id arrives or the signal fires (then resolves undefined). `accept`
+   * filters answers that do not end the transaction; PEER-INFO ends any wait through `lookup`.
+   */
+  #transact(
+    makeRequest: (transactionId: Uint8Array) => Uint8Array,
+    accept: (message: RendezvousMessage) => boolean,
+    signal: AbortSignal,
+    onAttempt?: () => void,
+  ): Promise<RendezvousMessage | undefined> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      let rto = INITIAL_RTO_MS;
+      const done = (value: RendezvousMessage | undefined): void => {
+        if (timer) clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        if (this.#pending === pending) this.#pending = undefined;
+        resolve(value);
+      };
+      const onAbort = (): void => done(undefined);
+      // One transaction id for every retransmission: a late answer to an early copy still counts.
+      const transactionId = newTransactionId();
+      const pending: Pending = {
+        transactionId: bytesHex(transactionId),
+        onMessage: (message) => {
+          if (accept(message)) done(message);
+        },
+      };
+      const transmit = (): void => {
+        const bytes = makeRequest(transactionId);
+        onAttempt?.();
+        this.#sendQuietly(bytes);
+        timer = setTimeout(transmit, rto);
+        rto = Math.min(MAX_RTO_MS, rto * 2);
+      };
+      if (signal.aborted) return resolve(undefined);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#pending = pending;
+      transmit();
+    });
+  }
+}
+
+function newTransactionId(): Uint8Array {
+  return new Uint8Array(randomBytes(TRANSACTION_ID_BYTES));
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

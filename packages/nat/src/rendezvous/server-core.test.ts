@@ -1,0 +1,234 @@
+import type { Address } from '@antt/core';
+import { describe, expect, it } from 'vitest';
+import { decodeStunMessage, encodeStunMessage, newTransactionId } from '../stun/message.js';
+import {
+  decodeRendezvousMessage,
+  encodeRendezvousMessage,
+  MessageType,
+  type PeerInfoMessage,
+  type RegisteredMessage,
+  RegisterStatus,
+} from './protocol.js';
+import { type RendezvousServerOptions, RendezvousServerCore } from './server-core.js';
+
+const A: Address = { host: '203.0.113.3', port: 40000 };
+const B: Address = { host: '203.0.113.4', port: 50000 };
+const zeros = (n: number) => new Uint8Array(n);
+
+/** A scripted client of the sans-IO core: registers with the challenge round trip. */
+function peer(core: RendezvousServerCore, address: Address, instanceByte: number) {
+  const instance = new Uint8Array(8).fill(instanceByte);
+  let cookie: Uint8Array = zeros(16);
+  return {
+    instance,
+    send(bytes: Uint8Array, now: number) {
+      return core.handleDatagram(bytes, address, now);
+    },
+    register(name: string, now: number, rttMs = 0): RegisteredMessage {
+      for (let i = 0; i < 2; i++) {
+        const out = core.handleDatagram(
+          encodeRendezvousMessage({
+            type: MessageType.REGISTER,
+            transactionId: zeros(8),
+            cookie,
+            instance,
+            name,
+            peerId: `peer-${instanceByte}`,
+            candidates: [{ host: `10.0.${instanceByte}.2`, port: 4000 }],
+          }),
+          address,
+          now + i * rttMs,
+        );
+        expect(out).toHaveLength(1);
+        const answer = decodeRendezvousMessage(out[0]!.bytes) as RegisteredMessage;
+        cookie = answer.cookie;
+        if (answer.status !== RegisterStatus.CHALLENGE) return answer;
+      }
+      throw new Error('still challenged');
+    },
+    connect(target: string, now: number) {
+      return core.handleDatagram(
+        encodeRendezvousMessage({
+          type: MessageType.CONNECT,
+          transactionId: zeros(8),
+          cookie,
+          instance,
+          target,
+        }),
+        address,
+        now,
+      );
+    },
+  };
+}
+
+function make(options: RendezvousServerOptions = {}) {
+  return new RendezvousServerCore({ cookieSecret: new Uint8Array(32).fill(1), ...options });
+}
+
+describe('RendezvousServerCore', () => {
+  it('registers after a cookie challenge, reporting the observed address', () => {
+    const core = make();
+    const a = peer(core, A, 1);
+    const registered = a.register('alice', 0);
+    expect(registered).toMatchObject({ status: RegisterStatus.REGISTERED, ttlSec: 60, observed: A });
+    expect(core.stats().registrations).toBe(1);
+  });
+
+  it('a REGISTER with a cookie for another address is only challenged again', () => {
+    const core = make();
+    const a = peer(core, A, 1);
+    a.register('alice', 0);
+    const stolen = peer(core, B, 2);
+    const out = stolen.send(
+      encodeRendezvousMessage({
+        type: MessageType.REGISTER,
+        transactionId: zeros(8),
+        cookie: a.register('alice', 10).cookie, // valid for A, replayed from B
+        instance: stolen.instance,
+        name: 'mallory',
+        peerId: '',
+        candidates: [],
+      }),
+      20,
+    );
+    expect((decodeRendezvousMessage(out[0]!.bytes) as RegisteredMessage).status).toBe(
+      RegisterStatus.CHALLENGE,
+    );
+    expect(core.stats().registrations).toBe(1);
+  });
+
+  it('pairs two peers: both get PEER-INFO, one controlling, start times aligned by RTT', () => {
+    const core = make();
+    const a = peer(core, A, 1);
+    const b = peer(core, B, 2);
+    a.register('meet', 0, 40);
+    b.register('meet', 0, 100);
+    const out = a.connect('meet', 200);
+    expect(out.map((d) => d.to)).toEqual([A, B]);
+    const [toA, toB] = out.map((d) => decodeRendezvousMessage(d.bytes) as PeerInfoMessage);
+    expect(toA).toMatchObject({ controlling: true, peerName: 'meet', peerId: 'peer-2', observed: B });
+    expect(toA!.candidates).toEqual([{ host: '10.0.2.2', port: 4000, family: 'IPv4' }]);
+    expect(toB).toMatchObject({ controlling: false, peerId: 'peer-1', observed: A });
+    expect(toA!.session).toEqual(toB!.session);
+    // T = 2 × max RTT = 200 ms; each is told T minus its own one-way delay.
+    expect(toA!.startDelayMs).toBe(180);
+    expect(toB!.startDelayMs).toBe(150);
+    // The other side's CONNECT joins the same session, with the same roles.
+    const again = b.connect('meet', 250).map((d) => decodeRendezvousMessage(d.bytes) as PeerInfoMessage);
+    expect(again[0]).toMatchObject({ controlling: false, session: toA!.session });
+    expect(core.stats().peersPaired).toBe(1);
+  });
+
+  it('answers PEER-NOT-FOUND for a name nobody holds, and a third instance under a name is refused', () => {
+    const core = make();
+    const a = peer(core, A, 1);
+    a.register('meet', 0);
+    expect(decodeRendezvousMessage(a.connect('nobody', 1)[0]!.bytes)).toMatchObject({
+      type: MessageType.PEER_NOT_FOUND,
+      target: 'nobody',
+    });
+    // Alone under a meeting name: not found either (it does not meet itself).
+    expect(decodeRendezvousMessage(a.connect('meet', 2)[0]!.bytes).type).toBe(MessageType.PEER_NOT_FOUND);
+    peer(core, B, 2).register('meet', 3);
+    expect(peer(core, { host: '203.0.113.5', port: 1 }, 3).register('meet', 4).status).toBe(
+      RegisterStatus.NAME_TAKEN,
+    );
+  });
+
+  it('ignores CONNECT from an address that is not registered (no answer at all)', () => {
+    const core = make();
+    const stranger = peer(core, A, 1);
+    expect(stranger.connect('meet', 0)).toEqual([]);
+    expect(core.stats().droppedBadCookie).toBe(1);
+  });
+
+  it('registrations expire after the TTL unless refreshed', () => {
+    const core = make({ registrationTtlSec: 10 });
+    const a = peer(core, A, 1);
+    a.register('alice', 0);
+    expect(core.nextExpiryIn(0)).toBe(10_000);
+    a.register('alice', 8_000); // refresh
+    core.expire(15_000);
+    expect(core.stats().registrations).toBe(1);
+    core.expire(18_001);
+    expect(core.stats()).toMatchObject({ registrations: 0, expired: 1 });
+  });
+
+  it('holds at most maxRegistrations', () => {
+    const core = make({ maxRegistrations: 2, ratePerSec: 1000, rateBurst: 1000 });
+    for (let i = 0; i < 2; i++)
+      peer(core, { host: '198.51.100.1', port: 1000 + i }, i + 1).register(`n${i}`, 0);
+    expect(peer(core, { host: '198.51.100.1', port: 2000 }, 9).register('n9', 0).status).toBe(
+      RegisterStatus.FULL,
+    );
+    expect(core.stats().registrations).toBe(2);
+  });
+
+  it('limits each source IP to its rate', () => {
+    const core = make({ ratePerSec: 10, rateBurst: 5 });
+    const bytes = encodeStunMessage({
+      class: 'request',
+      transactionId: newTransactionId(),
+      software: 'antt',
+    });
+    let answered = 0;
+    for (let i = 0; i < 20; i++) answered += core.handleDatagram(bytes, A, 0).length;
+    expect(answered).toBe(5);
+    expect(core.stats().droppedRateLimited).toBe(15);
+    answered = core.handleDatagram(bytes, B, 0).length; // another source is not affected
+    expect(answered).toBe(1);
+    expect(core.handleDatagram(bytes, A, 200).length).toBe(1); // refilled
+  });
+
+  describe('never amplifies toward an unverified address', () => {
+    it('STUN Binding: answered within the request size, without FINGERPRINT if need be', () => {
+      const core = make();
+      // 36 bytes with SOFTWARE and FINGERPRINT; the answer without FINGERPRINT is 32.
+      const request = encodeStunMessage({
+        class: 'request',
+        transactionId: newTransactionId(),
+        software: 'antt',
+      });
+      const [answer] = core.handleDatagram(request, A, 0);
+      expect(answer!.bytes.length).toBeLessThanOrEqual(request.length);
+      const decoded = decodeStunMessage(answer!.bytes);
+      expect(decoded.xorMappedAddress).toMatchObject(A);
+      expect(decoded.fingerprint).toBe(false);
+      // A 20-byte request (or 28 with FINGERPRINT) cannot be answered within its size.
+      const bare = encodeStunMessage({
+        class: 'request',
+        transactionId: newTransactionId(),
+        fingerprint: false,
+      });
+      expect(core.handleDatagram(bare, A, 0)).toEqual([]);
+      const small = encodeStunMessage({ class: 'request', transactionId: newTransactionId() });
+      expect(core.handleDatagram(small, A, 0)).toEqual([]);
+      expect(core.stats().droppedAmplification).toBe(2);
+    });
+
+    it('STUN Binding from a registered address gets the full answer', () => {
+      const core = make();
+      peer(core, A, 1).register('alice', 0);
+      const bare = encodeStunMessage({
+        class: 'request',
+        transactionId: newTransactionId(),
+        fingerprint: false,
+      });
+      const [answer] = core.handleDatagram(bare, A, 1);
+      expect(decodeStunMessage(answer!.bytes).fingerprint).toBe(true);
+    });
+
+    it('every answer to random datagrams is at most the size of what came in', () => {
+      const core = make({ ratePerSec: 1e6, rateBurst: 1e6 });
+      for (let i = 0; i < 2000; i++) {
+        const length = 12 + (i % 200);
+        const bytes = new Uint8Array(length).map(() => Math.floor(Math.random() * 256));
+        if (i % 2 === 0) bytes.set([0x52, 0x56, 1, 1 + (i % 7)]);
+        for (const out of core.handleDatagram(bytes, { host: '198.51.100.7', port: i + 1 }, i)) {
+          expect(out.bytes.length).toBeLessThanOrEqual(length);
+        }
+      }
+    });
+  });
+});

@@ -1,0 +1,441 @@
+/**
+ * The rendezvous server without sockets: feed it datagrams with the time, send what it returns. Holds
+ * registrations (bounded, expiring), pairs peers, answers STUN Binding requests, limits each source's
+ * request rate, and never sends an unverified address more bytes than it received from it.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { type Address, formatAddress } from '@antt/core';
+import { decodeStunMessage, encodeStunMessage, isStunMessage, StunMethod } from '../stun/message.js';
+import {
+  bytesHex,
+  COOKIE_BYTES,
+  type ConnectMessage,
+  decodeRendezvousMessage,
+  encodeRendezvousMessage,
+  isRendezvousMessage,
+  MessageType,
+  type RegisterMessage,
+  RegisterStatus,
+  type RendezvousMessage,
+  SESSION_BYTES,
+  TRANSACTION_ID_BYTES,
+  type UnregisterMessage,
+} from './protocol.js';
+
+export const DEFAULT_REGISTRATION_TTL_SEC = 60;
+export const DEFAULT_MAX_REGISTRATIONS = 10_000;
+/** Requests per second each source IP may send, and the burst it may save up. */
+export const DEFAULT_RATE_PER_SEC = 20;
+export const DEFAULT_RATE_BURST = 40;
+/** Source IPs whose rate is tracked at once; the least recently seen is forgotten first. */
+const MAX_RATE_ENTRIES = 16_384;
+/** A name is shared by at most two instances: the two sides of a meeting. */
+const MAX_INSTANCES_PER_NAME = 2;
+/** A pairing is remembered this long, so both sides' CONNECTs land in one session with one role each. */
+const SESSION_LIFETIME_MS = 15_000;
+/** Probing starts this long after PEER-INFO at the least, and 2 × the larger RTT when that is more. */
+const MIN_START_DELAY_MS = 50;
+/** RTTs above this are not believed (a client that was slow to answer its challenge). */
+const MAX_MEASURED_RTT_MS = 2_000;
+const COOKIE_TIMESTAMP_BYTES = 4;
+
+export interface RendezvousServerOptions {
+  /** Seconds a registration lives without a refresh. Default 60. */
+  registrationTtlSec?: number;
+  /** Registrations held at once; more are answered FULL. Default 10 000. */
+  maxRegistrations?: number;
+  ratePerSec?: number;
+  rateBurst?: number;
+  /** HMAC key for address cookies (random by default; give one to replay tests). */
+  cookieSecret?: Uint8Array;
+  /** Random bytes source for session ids (tests inject a deterministic one). */
+  randomBytes?: (count: number) => Uint8Array;
+}
+
+export interface OutgoingDatagram {
+  bytes: Uint8Array;
+  to: Address;
+}
+
+export interface RendezvousServerStats {
+  received: number;
+  sent: number;
+  registrations: number;
+  sessions: number;
+  stunAnswered: number;
+  peersPaired: number;
+  droppedMalformed: number;
+  droppedRateLimited: number;
+  /** Answers not sent because they would have been larger than the request to an unverified address. */
+  droppedAmplification: number;
+  /** Requests with a missing, stale or forged cookie that needed one. */
+  droppedBadCookie: number;
+  /** Messages a server does not accept (answers, probes). */
+  droppedUnexpected: number;
+  expired: number;
+}
+
+interface Registration {
+  name: string;
+  instance: string;
+  peerId: string;
+  address: Address;
+  candidates: Address[];
+  expiresAt: number;
+  rttMs: number;
+}
+
+interface Session {
+  id: Uint8Array;
+  controllingInstance: string;
+  expiresAt: number;
+}
+
+interface RateEntry {
+  tokens: number;
+  updatedAt: number;
+}
+
+export class RendezvousServerCore {
+  readonly ttlSec: number;
+  readonly maxRegistrations: number;
+  readonly #ratePerSec: number;
+  readonly #rateBurst: number;
+  readonly #secret: Uint8Array;
+  readonly #random: (count: number) => Uint8Array;
+  /** name → instances under it (at most two). */
+  readonly #byName = new Map<string, Registration[]>();
+  /** "ip|port" → registration: addresses that proved they receive. */
+  readonly #byAddress = new Map<string, Registration>();
+  #registrationCount = 0;
+  readonly #sessions = new Map<string, Session>();
+  readonly #rates = new Map<string, RateEntry>();
+  readonly #stats: Omit<RendezvousServerStats, 'registrations' | 'sessions'> = {
+    received: 0,
+    sent: 0,
+    stunAnswered: 0,
+    peersPaired: 0,
+    droppedMalformed: 0,
+    droppedRateLimited: 0,
+    droppedAmplification: 0,
+    droppedBadCookie: 0,
+    droppedUnexpected: 0,
+    expired: 0,
+  };
+
+  constructor(options: RendezvousServerOptions = {}) {
+    this.ttlSec = options.registrationTtlSec ?? DEFAULT_REGISTRATION_TTL_SEC;
+    this.maxRegistrations = options.maxRegistrations ?? DEFAULT_MAX_REGISTRATIONS;
+    this.#ratePerSec = options.ratePerSec ?? DEFAULT_RATE_PER_SEC;
+    this.#rateBurst = options.rateBurst ?? DEFAULT_RATE_BURST;
+    this.#secret = options.cookieSecret ?? new Uint8Array(randomBytes(32));
+    this.#random = options.randomBytes ?? ((count) => new Uint8Array(randomBytes(count)));
+  }
+
+  stats(): RendezvousServerStats {
+    return { ...this.#stats, registrations: this.#registrationCount, sessions: this.#sessions.size };
+  }
+
+  /** Handles one datagram received at `nowMs` (a monotonic clock); returns the datagrams to send. */
+  handleDatagram(bytes: Uint8Array, from: Address, nowMs: number): OutgoingDatagram[] {
+    this.#stats.received++;
+    this.expire(nowMs);
+    if (!this.#admit(from.host, nowMs)) {
+      this.#stats.droppedRateLimited++;
+      return [];
+    }
+    const verified = this.#byAddress.has(addressKey(from));
+    let out: OutgoingDatagram[];
+    if (isStunMessage(bytes)) out = this.#onStun(bytes, from, verified);
+    else if (isRendezvousMessage(bytes)) {
+      let message: RendezvousMessage;
+      try {
+        message = decodeRendezvousMessage(bytes);
+      } catch {
+        this.#stats.droppedMalformed++;
+        return [];
+      }
+      out = this.#onMessage(message, from, nowMs);
+    } else {
+      this.#stats.droppedMalformed++;
+      return [];
+    }
+    // The amplification rule, in one place: an address that has not proven it receives (a live
+    // registration made with a valid cookie) gets no more bytes than it sent.
+    const allowed = out.filter((datagram) => {
+      const toSender = datagram.to.host === from.host && datagram.to.port === from.port;
+      const toVerified = this.#byAddress.has(addressKey(datagram.to));
+      if (!toVerified && (!toSender || datagram.bytes.length > bytes.length)) {
+        this.#stats.droppedAmplification++;
+        return false;
+      }
+      return true;
+    });
+    this.#stats.sent += allowed.length;
+    return allowed;
+  }
+
+  /** Drops registrations and sessions whose time is up. Cheap when nothing expired. */
+  expire(nowMs: number): void {
+    for (const [key, registration] of this.#byAddress) {
+      if (registration.expiresAt > nowMs) continue;
+      this.#remove(registration, key);
+      this.#stats.expired++;
+    }
+    for (const [key, session] of this.#sessions) {
+      if (session.expiresAt <= nowMs) this.#sessions.delete(key);
+    }
+  }
+
+  /** Milliseconds until the next registration expires (for a timer), or undefined if none. */
+  nextExpiryIn(nowMs: number): number | undefined {
+    let next: number | undefined;
+    for (const registration of this.#byAddress.values()) {
+      if (next === undefined || registration.expiresAt < next) next = registration.expiresAt;
+    }
+    return next === undefined ? undefined : Math.max(0, next - nowMs);
+  }
+
+  // ---- STUN ---------------------------------------------------------------------------------
+
+  #onStun(bytes: Uint8Array, from: Address, verified: boolean): OutgoingDatagram[] {
+    let request: ReturnType<typeof decodeStunMessage>;
+    try {
+      request = decodeStunMessage(bytes);
+    } catch {
+      this.#stats.droppedMalformed++;
+      return [];
+    }
+    if (request.class !== 'request' || request.method !== StunMethod.BINDING) {
+      this.#stats.droppedUnexpected++;
+      return [];
+    }
+    const answer = (fingerprint: boolean) =>
+      encodeStunMessage({
+        class: 'success',
+        transactionId: request.transactionId,
+        xorMappedAddress: from,
+        fingerprint,
+      });
+    // FINGERPRINT is optional (RFC 8489 §14.7): leave it out when that keeps the answer within the
+    // request's size; a bare 20-byte request to an unverified address still gets nothing.
+    let response = answer(true);
+    if (!verified && response.length > bytes.length) response = answer(false);
+    if (!verified && response.length > bytes.length) {
+      this.#stats.droppedAmplification++;
+      return [];
+    }
+    this.#stats.stunAnswered++;
+    return [{ bytes: response, to: from }];
+  }
+
+  // ---- rendezvous ----------------------------------------------------------------------------
+
+  #onMessage(message: RendezvousMessage, from: Address, nowMs: number): OutgoingDatagram[] {
+    switch (message.type) {
+      case MessageType.REGISTER:
+        return this.#onRegister(message, from, nowMs);
+      case MessageType.CONNECT:
+        return this.#onConnect(message, from, nowMs);
+      case MessageType.UNREGISTER:
+        return this.#onUnregister(message, from, nowMs);
+      default:
+        this.#stats.droppedUnexpected++;
+        return [];
+    }
+  }
+
+  #onRegister(message: RegisterMessage, from: Address, nowMs: number): OutgoingDatagram[] {
+    const reply = (status: RegisterStatus, ttlSec = 0): OutgoingDatagram => ({
+      to: from,
+      bytes: encodeRendezvousMessage({
+        type: MessageType.REGISTERED,
+        transactionId: message.transactionId,
+        status,
+        ttlSec,
+        observed: from,
+        cookie: this.#cookie(from, nowMs),
+      }),
+    });
+    const issuedAt = this.#cookieIssuedAt(message.cookie, from, nowMs);
+    // No valid cookie: a stateless challenge. Only an address that receives it can register.
+    if (issuedAt === undefined) return [reply(RegisterStatus.CHALLENGE)];
+    const instance = bytesHex(message.instance);
+    const key = addressKey(from);
+    const existing = this.#byAddress.get(key);
+    if (existing && (existing.instance !== instance || existing.name !== message.name)) {
+      this.#remove(existing, key); // the socket registers under another name or restarted
+    }
+    const others = (this.#byName.get(message.name) ?? []).filter((r) => r.instance !== instance);
+    const same = (this.#byName.get(message.name) ?? []).find((r) => r.instance === instance);
+    if (!same && others.length >= MAX_INSTANCES_PER_NAME) return [reply(RegisterStatus.NAME_TAKEN)];
+    if (!same && this.#registrationCount >= this.maxRegistrations) return [reply(RegisterStatus.FULL)];
+    const measuredRtt = nowMs - issuedAt;
+    const rttMs =
+      measuredRtt >= 0 && measuredRtt <= MAX_MEASURED_RTT_MS
+        ? measuredRtt
+        : (same?.rttMs ?? MIN_START_DELAY_MS);
+    if (same) this.#remove(same, addressKey(same.address));
+    const registration: Registration = {
+      name: message.name,
+      instance,
+      peerId: message.peerId,
+      address: { host: from.host, port: from.port },
+      candidates: message.candidates,
+      expiresAt: nowMs + this.ttlSec * 1000,
+      // The first verified REGISTER answers a fresh challenge: its cookie's age is one round trip.
+      rttMs: same ? Math.min(same.rttMs, rttMs) : rttMs,
+    };
+    this.#byName.set(message.name, [...others, registration]);
+    this.#byAddress.set(key, registration);
+    this.#registrationCount++;
+    return [reply(RegisterStatus.REGISTERED, this.ttlSec)];
+  }
+
+  #onConnect(message: ConnectMessage, from: Address, nowMs: number): OutgoingDatagram[] {
+    const requester = this.#byAddress.get(addressKey(from));
+    if (
+      !requester ||
+      requester.instance !== bytesHex(message.instance) ||
+      this.#cookieIssuedAt(message.cookie, from, nowMs) === undefined
+    ) {
+      this.#stats.droppedBadCookie++;
+      return [];
+    }
+    const peer = (this.#byName.get(message.target) ?? []).find((r) => r.instance !== requester.instance);
+    if (!peer) {
+      return [
+        {
+          to: from,
+          bytes: encodeRendezvousMessage({
+            type: MessageType.PEER_NOT_FOUND,
+            transactionId: message.transactionId,
+            target: message.target,
+          }),
+        },
+      ];
+    }
+    const pairKey = [requester.instance, peer.instance].sort().join('|');
+    let session = this.#sessions.get(pairKey);
+    if (!session) {
+      session = {
+        id: this.#random(SESSION_BYTES),
+        controllingInstance: requester.instance,
+        expiresAt: nowMs + SESSION_LIFETIME_MS,
+      };
+      this.#sessions.set(pairKey, session);
+      this.#stats.peersPaired++;
+      // Bounded like registrations: a session exists only between two live registrations.
+      if (this.#sessions.size > this.maxRegistrations) {
+        const oldest = this.#sessions.keys().next().value;
+        if (oldest !== undefined) this.#sessions.delete(oldest);
+      }
+    }
+    // Both start probing at the same moment: T after now, minus each one's one-way delay.
+    const startInMs = Math.max(MIN_START_DELAY_MS, 2 * Math.max(requester.rttMs, peer.rttMs));
+    const info = (to: Registration, about: Registration, transactionId: Uint8Array): OutgoingDatagram => ({
+      to: to.address,
+      bytes: encodeRendezvousMessage({
+        type: MessageType.PEER_INFO,
+        transactionId,
+        session: session.id,
+        controlling: session.controllingInstance === to.instance,
+        startDelayMs: startInMs - to.rttMs / 2,
+        peerName: about.name,
+        peerId: about.peerId,
+        observed: about.address,
+        candidates: about.candidates,
+      }),
+    });
+    return [
+      info(requester, peer, message.transactionId),
+      info(peer, requester, new Uint8Array(TRANSACTION_ID_BYTES)),
+    ];
+  }
+
+  #onUnregister(message: UnregisterMessage, from: Address, nowMs: number): OutgoingDatagram[] {
+    const key = addressKey(from);
+    const registration = this.#byAddress.get(key);
+    if (
+      !registration ||
+      registration.instance !== bytesHex(message.instance) ||
+      registration.name !== message.name ||
+      this.#cookieIssuedAt(message.cookie, from, nowMs) === undefined
+    ) {
+      this.#stats.droppedBadCookie++;
+      return [];
+    }
+    this.#remove(registration, key);
+    return [];
+  }
+
+  #remove(registration: Registration, key: string): void {
+    if (this.#byAddress.get(key) === registration) this.#byAddress.delete(key);
+    const list = this.#byName.get(registration.name);
+    if (!list) return;
+    const rest = list.filter((r) => r !== registration);
+    if (rest.length !== list.length) this.#registrationCount--;
+    if (rest.length === 0) this.#byName.delete(registration.name);
+    else this.#byName.set(registration.name, rest);
+  }
+
+  // ---- cookies and rate -----------------------------------------------------------------------
+
+  /** 4 bytes of issue time (ms, wrapping) and 12 bytes of HMAC over it and the address. */
+  #cookie(address: Address, nowMs: number): Uint8Array {
+    const cookie = new Uint8Array(COOKIE_BYTES);
+    const issued = Math.floor(nowMs) >>> 0;
+    new DataView(cookie.buffer).setUint32(0, issued);
+    cookie.set(this.#mac(address, issued), COOKIE_TIMESTAMP_BYTES);
+    return cookie;
+  }
+
+  /** The cookie's issue time if it is genuine for this address and younger than two TTLs. */
+  #cookieIssuedAt(cookie: Uint8Array, address: Address, nowMs: number): number | undefined {
+    const issued = new DataView(cookie.buffer, cookie.byteOffset, cookie.byteLength).getUint32(0);
+    const expected = this.#mac(address, issued);
+    if (!timingSafeEqual(expected, cookie.subarray(COOKIE_TIMESTAMP_BYTES))) {
+      if (cookie.some((byte) => byte !== 0)) this.#stats.droppedBadCookie++;
+      return undefined;
+    }
+    const age = ((Math.floor(nowMs) >>> 0) - issued) >>> 0;
+    if (age > 2 * this.ttlSec * 1000) return undefined;
+    return nowMs - age;
+  }
+
+  #mac(address: Address, issued: number): Uint8Array {
+    return new Uint8Array(
+      createHmac('sha256', this.#secret)
+        .update(`${formatAddress(address)}|${issued}`)
+        .digest()
+        .subarray(0, COOKIE_BYTES - COOKIE_TIMESTAMP_BYTES),
+    );
+  }
+
+  /** Token bucket per source IP; the table is bounded, least recently seen forgotten first. */
+  #admit(ip: string, nowMs: number): boolean {
+    let entry = this.#rates.get(ip);
+    if (entry) {
+      this.#rates.delete(ip);
+      entry.tokens = Math.min(
+        this.#rateBurst,
+        entry.tokens + ((nowMs - entry.updatedAt) * this.#ratePerSec) / 1000,
+      );
+      entry.updatedAt = nowMs;
+    } else {
+      entry = { tokens: this.#rateBurst, updatedAt: nowMs };
+      if (this.#rates.size >= MAX_RATE_ENTRIES) {
+        const oldest = this.#rates.keys().next().value;
+        if (oldest !== undefined) this.#rates.delete(oldest);
+      }
+    }
+    this.#rates.set(ip, entry);
+    if (entry.tokens < 1) return false;
+    entry.tokens -= 1;
+    return true;
+  }
+}
+
+function addressKey(address: Address): string {
+  return `${address.host}|${address.port}`;
+}
