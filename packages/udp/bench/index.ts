@@ -20,8 +20,17 @@ const only = process.argv
   ?.slice(7)
   .split(',');
 const sizes = quick ? [256 * MiB] : [256 * MiB, 1024 * MiB];
-const kinds = (only ?? ['raw', 'tcp', 'udx', 'antt1200', 'antt']) as Kind[];
-export type Kind = 'raw' | 'tcp' | 'udx' | 'antt' | 'antt1200';
+const kinds = (only ?? [
+  'raw',
+  'tcp',
+  'udx',
+  'antt1200-insecure',
+  'antt1200',
+  'antt-insecure',
+  'antt',
+]) as Kind[];
+/** `antt*` rows are encrypted (passphrase); `-insecure` rows the same with `insecure: true`. */
+export type Kind = 'raw' | 'tcp' | 'udx' | 'antt' | 'antt1200' | 'antt-insecure' | 'antt1200-insecure';
 /** A transfer that has not finished after this long is stopped and reported as such. */
 const TRANSFER_TIMEOUT_MS = 120_000;
 
@@ -162,8 +171,10 @@ const LABELS: Record<Kind, string> = {
   raw: 'raw dgram blast (1200 B)',
   tcp: `node:net TCP (${kernelCongestionControl()})`,
   udx: 'udx-native',
-  antt1200: 'Antt/UDP, 1200 B fixed',
-  antt: 'Antt/UDP (MTU discovery)',
+  'antt1200-insecure': 'Antt/UDP insecure, 1200 B fixed',
+  antt1200: 'Antt/UDP encrypted, 1200 B fixed',
+  'antt-insecure': 'Antt/UDP insecure (MTU discovery)',
+  antt: 'Antt/UDP encrypted (MTU discovery)',
 };
 
 export function printTable(results: Result[]): void {

@@ -1,6 +1,6 @@
 /**
  * One side of a benchmark transfer, run as its own process by bench/index.ts:
- *   tsx bench/peer.ts <receive|send> <antt|antt1200|tcp|udx|raw> <bytes> <bindHost> <remoteHost> [port]
+ *   tsx bench/peer.ts <receive|send> <antt|antt1200|antt-insecure|antt1200-insecure|tcp|udx|raw> <bytes> <bindHost> <remoteHost> [port]
  * `remoteHost` is the receiver's address for the sender, and for the receiver the address the sender
  * appears from (only udx, which has no handshake, needs it).
  * It prints JSON lines: {"event":"ready","port":N} once listening, and {"event":"done",...} at the end
@@ -57,9 +57,15 @@ function readLine(): Promise<string> {
   return new Promise((resolve) => lines.once('line', (line) => resolve(line)));
 }
 
-/** Antt/UDP with its defaults (path MTU discovery on), or fixed at 1200-byte datagrams (`antt1200`). */
+/**
+ * Antt/UDP with its defaults (path MTU discovery on), or fixed at 1200-byte datagrams (`antt1200*`);
+ * encrypted with a passphrase, or `insecure: true` for the `-insecure` rows.
+ */
 async function antt(): Promise<void> {
-  const options = { host: bindHost, port: 0, mtuProbing: kind !== 'antt1200' };
+  const security = kind?.endsWith('-insecure')
+    ? { insecure: true as const }
+    : { passphrase: 'antt udp benchmark' };
+  const options = { host: bindHost, port: 0, mtuProbing: !kind?.startsWith('antt1200'), ...security };
   if (role === 'receive') {
     const endpoint = await UdpEndpoint.bind(options);
     endpoint.listen();
@@ -215,6 +221,14 @@ async function raw(): Promise<void> {
   }
 }
 
-const run = { antt, antt1200: antt, tcp, udx, raw }[kind as 'antt'];
+const run = {
+  antt,
+  antt1200: antt,
+  'antt-insecure': antt,
+  'antt1200-insecure': antt,
+  tcp,
+  udx,
+  raw,
+}[kind as 'antt'];
 if (!run) throw new Error(`unknown transport ${kind}`);
 await run();
