@@ -16,7 +16,7 @@ import {
   scopedSignal,
   type WaitOptions,
 } from '@antt/core';
-import { UdpConnection, UdpEndpoint, type UdpConnectionOptions } from '@antt/udp';
+import { UdpConnection, type UdpConnectionOptions, UdpEndpoint, type UdpSecurityOptions } from '@antt/udp';
 import { type Candidate, type CandidateKind, orderCandidates, UdpPunch } from './punch/udp-punch.js';
 import { RendezvousClient } from './rendezvous/client.js';
 import { isRendezvousMessage, MAX_CANDIDATES } from './rendezvous/protocol.js';
@@ -33,16 +33,12 @@ export interface DatagramEndpoint {
   sendDatagram(bytes: Uint8Array, to: Address): Promise<void>;
 }
 
-/** Who may connect, as `@antt/udp` takes it (at least one of the first four). */
-export interface ConnectSecurityOptions {
-  passphrase?: string;
-  allowedPeers?: Iterable<string> | ((peerId: string) => boolean);
-  acceptAnyPeer?: boolean;
-  /** No encryption at all: for tests and benchmarks only. */
-  insecure?: boolean;
-  /** This side's identity (`@antt/secure`); a fresh one per call when omitted. */
-  identity?: { peerId: string };
-}
+/**
+ * Who may connect, as `@antt/udp` takes it: `passphrase`, `allowedPeers`, `acceptAnyPeer` or `insecure`
+ * (at least one), and `identity` (a fresh one per call when omitted). `passphraseContext` defaults to
+ * both peers' rendezvous names, so a passphrase's derived key is specific to this meeting.
+ */
+export type ConnectSecurityOptions = UdpSecurityOptions;
 
 export interface NatConnectOptions extends ConnectSecurityOptions, WaitOptions {
   /** The rendezvous server, `host:port` (the port is usually 3478). */
@@ -123,7 +119,7 @@ export async function connect(options: NatConnectOptions): Promise<PunchedConnec
   let removeHandler: (() => void) | undefined;
   let connection: UdpConnection | undefined;
   try {
-    endpoint ??= await UdpEndpoint.bind({ port: options.localPort ?? 0 });
+    endpoint ??= await UdpEndpoint.bind({ port: options.localPort ?? 0, ...securityOptions(options) });
     const raw = datagramEndpoint(endpoint);
     const local = raw.address!;
     const send = (bytes: Uint8Array, to: Address) => raw.sendDatagram(bytes, to);
@@ -164,9 +160,10 @@ export async function connect(options: NatConnectOptions): Promise<PunchedConnec
     connection = new UdpConnection({
       ...options.connection,
       ...securityOptions(options),
+      passphraseContext: options.passphraseContext ?? meetingContext(name, peer.peerName),
       remote: punched.remote,
       endpoint,
-    } as UdpConnectionOptions);
+    });
     try {
       await connection.connect({ signal: scope.signal });
     } catch (error) {
@@ -211,22 +208,20 @@ function stageError(stage: NatConnectError['stage'], error: unknown, what: strin
 }
 
 function datagramEndpoint(endpoint: UdpEndpoint): DatagramEndpoint {
-  const candidate = endpoint as unknown as Partial<DatagramEndpoint>;
-  if (typeof candidate.onForeignDatagram !== 'function' || typeof candidate.sendDatagram !== 'function') {
-    throw new AnttError(
-      ErrorCode.INVALID_STATE,
-      'this @antt/udp has no UdpEndpoint.onForeignDatagram/sendDatagram; upgrade @antt/udp',
-    );
-  }
-  return candidate as DatagramEndpoint;
+  return endpoint;
 }
 
-function securityOptions(options: ConnectSecurityOptions): Record<string, unknown> {
+function securityOptions(options: ConnectSecurityOptions): UdpSecurityOptions {
   const out: Record<string, unknown> = {};
   for (const key of ['passphrase', 'allowedPeers', 'acceptAnyPeer', 'insecure', 'identity'] as const) {
     if (options[key] !== undefined) out[key] = options[key];
   }
-  return out;
+  return out as UdpSecurityOptions;
+}
+
+/** The same on both sides: the two names, sorted (one name twice for a meeting name). */
+function meetingContext(name: string, peerName: string): string {
+  return `antt-rendezvous\0${[name, peerName].sort().join('\0')}`;
 }
 
 async function resolveServer(rendezvous: string | Address): Promise<Address> {

@@ -67,15 +67,22 @@ export class PunchError extends AnttError {
   }
 }
 
-/** Orders candidates LAN first and drops duplicates (a public peer's LAN and observed addresses agree). */
+/**
+ * Orders candidates LAN first and drops duplicates. A peer without NAT announces its public address as a
+ * LAN address too: that one counts as public.
+ */
 export function orderCandidates(lan: Address[], observed: Address): Candidate[] {
   const out: Candidate[] = [];
   const seen = new Set<string>();
+  const observedKey = formatAddress(observed);
   for (const [address, kind] of [...lan.map((a) => [a, 'lan'] as const), [observed, 'public'] as const]) {
     const key = formatAddress(address);
     if (seen.has(key)) continue;
     seen.add(key);
-    out.push({ address: { host: address.host, port: address.port }, kind });
+    out.push({
+      address: { host: address.host, port: address.port },
+      kind: key === observedKey ? 'public' : kind,
+    });
   }
   return out;
 }

@@ -215,7 +215,9 @@ export class RendezvousClient {
         }
         answered = true;
         notFound++;
-        await sleep(LOOKUP_INTERVAL_MS, scope.signal);
+        // The peer may ask first meanwhile: its PEER-INFO is pushed to us and ends the wait at once.
+        await Promise.race([sleep(LOOKUP_INTERVAL_MS, scope.signal), pushed]);
+        if (this.#peerInfo) return this.#peerInfo;
       }
     } finally {
       this.#peerInfoWaiter = undefined;

@@ -1,0 +1,154 @@
+import {
+  createLab,
+  describeLab,
+  type Lab,
+  type LabHost,
+  type LabNode,
+  type LabProcess,
+} from '@antt/test-kit';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { ConnectionPath } from '../src/connect.js';
+
+const RENDEZVOUS_SCRIPT = new URL('./fixtures/lab-rendezvous.ts', import.meta.url);
+const PEER_SCRIPT = new URL('./fixtures/lab-peer.ts', import.meta.url);
+/** Workspace packages resolve to their TypeScript sources, as in Vitest. */
+const ENV = { NODE_OPTIONS: '--conditions=source' };
+
+interface PeerOutcome {
+  path?: ConnectionPath & { connectMs: number };
+  sha?: string;
+  error?: { code: string; stage: string; message: string };
+}
+
+const matrix: string[] = [];
+
+describeLab('UDP hole punching through the rendezvous server (namespace lab)', () => {
+  let lab: Lab;
+  let rendezvous: string;
+  let server: LabProcess;
+
+  beforeAll(async () => {
+    lab = await createLab({ name: 'punch' });
+    const rv = await lab.addPublicHost('rv');
+    server = rv.spawnNode(RENDEZVOUS_SCRIPT, [], { env: ENV, timeoutMs: 170_000 });
+    await server.waitForOutput('LISTENING', { timeoutMs: 20_000 });
+    rendezvous = `${rv.address}:3478`;
+  }, 60_000);
+
+  afterAll(async () => {
+    if (matrix.length > 0) {
+      console.log(
+        [
+          'pair                                   | transport | path             | connect ms',
+          ...matrix,
+        ].join('\n'),
+      );
+    }
+    await lab?.destroy();
+  }, 30_000);
+
+  async function meet(
+    label: string,
+    a: LabHost,
+    b: LabHost,
+    name: string,
+    punchTimeoutMs = 5000,
+  ): Promise<[PeerOutcome, PeerOutcome]> {
+    const run = (host: LabNode, role: string) =>
+      host.spawnNode(PEER_SCRIPT, [rendezvous, name, role, String(punchTimeoutMs)], {
+        env: ENV,
+        timeoutMs: punchTimeoutMs + 40_000,
+      });
+    const children = [run(a, 'send'), run(b, 'receive')];
+    await Promise.all(children.map((c) => c.exited));
+    const outcomes = children.map((child) => {
+      const outcome: PeerOutcome = {};
+      for (const line of child.stdout.split('\n')) {
+        if (line.startsWith('PATH ')) outcome.path = JSON.parse(line.slice(5));
+        if (line.startsWith('SHA ')) outcome.sha = line.slice(4);
+        if (line.startsWith('ERROR ')) outcome.error = JSON.parse(line.slice(6));
+      }
+      if (!outcome.path && !outcome.error)
+        outcome.error = { code: '?', stage: '?', message: child.stderr.slice(-2000) };
+      return outcome;
+    }) as [PeerOutcome, PeerOutcome];
+    const [pa] = outcomes;
+    matrix.push(
+      `${label.padEnd(38)} | udp       | ${(pa.path ? `${pa.path.kind} (${pa.path.candidate})` : 'failed').padEnd(16)} | ${
+        pa.path ? pa.path.connectMs.toFixed(0) : '-'
+      }`,
+    );
+    console.log(`--- ${label}\n${JSON.stringify(outcomes, null, 1)}`);
+    return outcomes;
+  }
+
+  function expectTransfer([a, b]: [PeerOutcome, PeerOutcome]): void {
+    expect(a.error, a.error?.message).toBeUndefined();
+    expect(b.error, b.error?.message).toBeUndefined();
+    expect(a.sha).toMatch(/^[0-9a-f]{64}$/);
+    expect(b.sha).toBe(a.sha);
+  }
+
+  it('(a) two hosts behind two endpoint-independent dropping NATs connect directly', async () => {
+    const natA = await lab.addRouter('eimA', { mapping: 'endpoint-independent', unsolicited: 'drop' });
+    const natB = await lab.addRouter('eimB', { mapping: 'endpoint-independent', unsolicited: 'drop' });
+    const a = await lab.addHost('a', { behind: natA });
+    const b = await lab.addHost('b', { behind: natB });
+    const outcomes = await meet('EIM NAT <-> EIM NAT', a, b, 'meet-a');
+    expectTransfer(outcomes);
+    expect(outcomes[0].path).toMatchObject({
+      kind: 'direct',
+      candidate: 'public',
+      remote: { host: natB.publicAddress },
+    });
+    expect(outcomes[1].path).toMatchObject({
+      kind: 'direct',
+      candidate: 'public',
+      remote: { host: natA.publicAddress },
+    });
+  }, 90_000);
+
+  it('(b) one side on a public address', async () => {
+    const nat = await lab.addRouter('eimC', { mapping: 'endpoint-independent' });
+    const c = await lab.addHost('c', { behind: nat });
+    const p = await lab.addPublicHost('p');
+    const outcomes = await meet('EIM NAT <-> public host', c, p, 'meet-b');
+    expectTransfer(outcomes);
+    expect(outcomes[0].path).toMatchObject({
+      kind: 'direct',
+      candidate: 'public',
+      remote: { host: p.address },
+    });
+    expect(outcomes[1].path).toMatchObject({
+      kind: 'direct',
+      candidate: 'public',
+      remote: { host: nat.publicAddress },
+    });
+  }, 90_000);
+
+  it('(c) both behind one NAT: the LAN candidates win', async () => {
+    const nat = await lab.addRouter('shared', { mapping: 'endpoint-independent' });
+    const d = await lab.addHost('d', { behind: nat });
+    const e = await lab.addHost('e', { behind: nat });
+    const outcomes = await meet('same NAT (LAN)', d, e, 'meet-c');
+    expectTransfer(outcomes);
+    expect(outcomes[0].path).toMatchObject({ kind: 'direct', candidate: 'lan', remote: { host: e.address } });
+    expect(outcomes[1].path).toMatchObject({ kind: 'direct', candidate: 'lan', remote: { host: d.address } });
+  }, 90_000);
+
+  it('(d) endpoint-dependent x endpoint-dependent: "punching timed out", naming what was tried', async () => {
+    const natF = await lab.addRouter('edmF', { mapping: 'endpoint-dependent' });
+    const natG = await lab.addRouter('edmG', { mapping: 'endpoint-dependent' });
+    const f = await lab.addHost('f', { behind: natF });
+    const g = await lab.addHost('g', { behind: natG });
+    const [pf, pg] = await meet('EDM NAT <-> EDM NAT', f, g, 'meet-d', 3000);
+    for (const outcome of [pf, pg]) {
+      expect(outcome.path).toBeUndefined();
+      expect(outcome.error).toMatchObject({ code: 'ANTT_ERR_TIMEOUT', stage: 'punch' });
+      expect(outcome.error!.message).toMatch(/^punching timed out after [\d.]+ s: \d+ probes to /);
+    }
+    expect(pf.error!.message).toContain(`${natG.publicAddress}:`);
+    expect(pf.error!.message).toContain(`${g.address}:`);
+    expect(pf.error!.message).toMatch(/relay is needed, and not built yet/);
+  }, 90_000);
+});
