@@ -1,7 +1,17 @@
 /**
  * @packageDocumentation
- * NAT traversal for Antt, first pieces: STUN address discovery (RFC 8489 Binding) and a NAT behaviour
- * check (RFC 5780, RFC 4787). Rendezvous, hole punching and relaying build on these.
+ * NAT traversal for Antt: STUN address discovery (RFC 8489 Binding), a NAT behaviour check (RFC 5780,
+ * RFC 4787), a rendezvous protocol with its server core, and UDP hole punching behind one call:
+ *
+ * ```ts
+ * import { connect } from '@antt/nat';
+ *
+ * // Both peers run this; the rendezvous server is `antt-rendezvous` (apps/rendezvous).
+ * const connection = await connect({ rendezvous: '203.0.113.2:3478', name: 'our-meeting', passphrase: 'secret' });
+ * console.log(connection.path.kind, connection.path.remote, connection.path.stages);
+ * ```
+ *
+ * The lower-level pieces:
  *
  * ```ts
  * import { createSocket } from 'node:dgram';
