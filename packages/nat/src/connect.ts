@@ -1,7 +1,8 @@
 /**
  * `connect()`: one call from a rendezvous address and a name to an open, encrypted Antt/UDP connection
- * over a punched direct path. Every stage runs on the endpoint socket the connection will use, so the
- * NAT mapping the server saw is the one the peer probes and the connection rides.
+ * over a punched direct path, or through the rendezvous server's relay when punching fails. Every stage
+ * runs on the endpoint socket the connection will use, so the NAT mapping the server saw is the one the
+ * peer probes and the connection rides (and, relayed, the one the relay forwards to).
  */
 import { lookup } from 'node:dns/promises';
 import { networkInterfaces } from 'node:os';
@@ -17,8 +18,15 @@ import {
   type WaitOptions,
 } from '@antt/core';
 import { UdpConnection, type UdpConnectionOptions, UdpEndpoint, type UdpSecurityOptions } from '@antt/udp';
-import { type Candidate, type CandidateKind, orderCandidates, UdpPunch } from './punch/udp-punch.js';
-import { RendezvousClient } from './rendezvous/client.js';
+import {
+  type Candidate,
+  type CandidateKind,
+  orderCandidates,
+  PunchError,
+  type PunchResult,
+  UdpPunch,
+} from './punch/udp-punch.js';
+import { type RelayGrant, RendezvousClient } from './rendezvous/client.js';
 import { isRendezvousMessage, MAX_CANDIDATES } from './rendezvous/protocol.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
@@ -55,31 +63,64 @@ export interface NatConnectOptions extends ConnectSecurityOptions, WaitOptions {
   lanAddresses?: string[];
   /** Bound on the punching stage alone (the whole call is bounded by `timeout`). Default 10 s. */
   punchTimeout?: number;
+  /**
+   * When punching fails, ask the rendezvous server to relay (default true). `false`: fail in the punch
+   * stage instead.
+   */
+  relay?: boolean;
+  /** Skip punching and go through the relay at once (tests; peers known to need it). Default false. */
+  forceRelay?: boolean;
   /** More options for the `UdpConnection` (idleTimeout, congestionControl, ...). */
   connection?: Omit<UdpConnectionOptions, 'remote' | 'endpoint' | 'localPort' | 'localHost'>;
 }
 
-export interface ConnectionPath {
-  kind: 'direct';
+interface PathCommon {
   /** The endpoint socket's address. */
   local: Address;
-  /** The peer address the connection uses. */
+  /** The address the connection sends to: the peer's (direct) or the relay's (relayed). */
   remote: Address;
-  candidate: CandidateKind;
   /** Where the rendezvous server saw this side: its public address and port. */
   observed: Address;
-  /** Every candidate of the peer that was probed. */
+  /** Every candidate of the peer that was probed (empty with `forceRelay`). */
   tried: Candidate[];
   peerName: string;
+}
+
+/** A punched path: the connection's datagrams go straight to the peer. */
+export interface DirectPath extends PathCommon {
+  kind: 'direct';
+  candidate: CandidateKind;
   /** Milliseconds spent in each stage. */
   stages: { registerMs: number; exchangeMs: number; punchMs: number; handshakeMs: number };
 }
+
+/**
+ * Through the rendezvous server's relay: the connection's datagrams go to `relay`, which forwards them
+ * to the peer. The Antt handshake and AEAD run end to end: the relay sees only ciphertext.
+ */
+export interface RelayedPath extends PathCommon {
+  kind: 'relayed';
+  candidate: 'relay';
+  /** The relay (the rendezvous server's address); the same as `remote`. */
+  relay: Address;
+  /** Where the relay sees the peer. */
+  peerObserved: Address;
+  /** Why punching was not enough (its error message), or 'forceRelay'. */
+  reason: string;
+  /** The relay's rate cap (bytes/s, both directions together) and idle timeout. */
+  relayRateBytesPerSec: number;
+  relayIdleTimeoutSec: number;
+  /** Milliseconds spent in each stage (`punchMs` is 0 with `forceRelay`). */
+  stages: { registerMs: number; exchangeMs: number; punchMs: number; relayMs: number; handshakeMs: number };
+}
+
+export type ConnectionPath = DirectPath | RelayedPath;
 
 export type PunchedConnection = UdpConnection & { readonly path: ConnectionPath };
 
 /** A stage of `connect()` failed; `stage` says which, the message says what was tried. */
 export class NatConnectError extends AnttError {
-  readonly stage: 'register' | 'exchange' | 'punch' | 'handshake';
+  readonly stage: 'register' | 'exchange' | 'punch' | 'relay' | 'handshake';
   constructor(
     code: ErrorCode,
     stage: NatConnectError['stage'],
@@ -143,44 +184,91 @@ export async function connect(options: NatConnectOptions): Promise<PunchedConnec
     const exchangeMs = performance.now() - at;
 
     at = performance.now();
-    punch = new UdpPunch({
-      session: peer.session,
-      controlling: peer.controlling,
-      candidates: orderCandidates(peer.candidates, peer.observed),
-      send,
-    });
-    const punched = await punch.run({
-      signal: scope.signal,
-      timeout: options.punchTimeout,
-      startDelayMs: peer.startDelayMs - (performance.now() - peer.receivedAt),
-    });
+    let punched: PunchResult | undefined;
+    let punchFailure: PunchError | undefined;
+    if (!options.forceRelay) {
+      punch = new UdpPunch({
+        session: peer.session,
+        controlling: peer.controlling,
+        candidates: orderCandidates(peer.candidates, peer.observed),
+        send,
+      });
+      try {
+        punched = await punch.run({
+          signal: scope.signal,
+          timeout: options.punchTimeout,
+          startDelayMs: peer.startDelayMs - (performance.now() - peer.receivedAt),
+        });
+      } catch (error) {
+        if (!(error instanceof PunchError) || options.relay === false || scope.signal.aborted) throw error;
+        punchFailure = error;
+      }
+    }
     const punchMs = performance.now() - at;
+
+    let grant: RelayGrant | undefined;
+    let relayMs = 0;
+    if (!punched) {
+      at = performance.now();
+      try {
+        grant = await client.relay(peer.session, { signal: scope.signal });
+      } catch (error) {
+        if (!AnttError.is(error) || !punchFailure) throw error;
+        throw new NatConnectError(
+          error.code,
+          'relay',
+          `${error.message}; punching had failed first: ${punchFailure.message}`,
+          { cause: error },
+        );
+      }
+      relayMs = performance.now() - at;
+    }
+    const remote = punched ? punched.remote : grant!.relay;
 
     at = performance.now();
     connection = new UdpConnection({
       ...options.connection,
       ...securityOptions(options),
       passphraseContext: options.passphraseContext ?? meetingContext(name, peer.peerName),
-      remote: punched.remote,
+      remote,
       endpoint,
     });
     try {
       await connection.connect({ signal: scope.signal });
     } catch (error) {
-      throw stageError('handshake', error, `handshake with ${formatAddress(punched.remote)} failed`);
+      throw stageError(
+        'handshake',
+        error,
+        `handshake with ${formatAddress(remote)}${grant ? ' (relayed)' : ''} failed`,
+      );
     }
     const handshakeMs = performance.now() - at;
     if (ownsEndpoint) endpoint.closeWhenEmpty = true;
-    const path: ConnectionPath = {
-      kind: 'direct',
+    const common = {
       local,
-      remote: punched.remote,
-      candidate: punched.candidate,
+      remote,
       observed: registration.observed,
-      tried: punched.tried,
+      tried: punchFailure?.tried ?? punched?.tried ?? [],
       peerName: peer.peerName,
-      stages: { registerMs, exchangeMs, punchMs, handshakeMs },
     };
+    const path: ConnectionPath = punched
+      ? {
+          kind: 'direct',
+          ...common,
+          candidate: punched.candidate,
+          stages: { registerMs, exchangeMs, punchMs, handshakeMs },
+        }
+      : {
+          kind: 'relayed',
+          ...common,
+          candidate: 'relay',
+          relay: grant!.relay,
+          peerObserved: grant!.peer,
+          reason: punchFailure?.message ?? 'forceRelay',
+          relayRateBytesPerSec: grant!.rateBytesPerSec,
+          relayIdleTimeoutSec: grant!.idleTimeoutSec,
+          stages: { registerMs, exchangeMs, punchMs, relayMs, handshakeMs },
+        };
     Object.defineProperty(connection, 'path', { value: path, enumerable: true });
     return connection as PunchedConnection;
   } catch (error) {

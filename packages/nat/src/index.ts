@@ -83,10 +83,12 @@ export {
   connect,
   type DatagramEndpoint,
   DEFAULT_CONNECT_TIMEOUT_MS,
+  type DirectPath,
   lanCandidates,
   NatConnectError,
   type NatConnectOptions,
   type PunchedConnection,
+  type RelayedPath,
 } from './connect.js';
 export {
   type Candidate,
@@ -103,6 +105,7 @@ export {
   type PeerInfo,
   type RegisterInit,
   type Registration,
+  type RelayGrant,
   RendezvousClient,
   RendezvousError,
   type SendDatagramTo,
@@ -121,6 +124,9 @@ export {
   type RegisteredMessage,
   type RegisterMessage,
   RegisterStatus,
+  type RelayAllocMessage,
+  type RelayInfoMessage,
+  RelayStatus,
   RENDEZVOUS_HEADER_BYTES,
   RENDEZVOUS_VERSION,
   type RendezvousMessage,
@@ -130,9 +136,12 @@ export {
 export { DEFAULT_RENDEZVOUS_PORT, type ListenOptions, RendezvousServer } from './rendezvous/server.js';
 export {
   DEFAULT_MAX_REGISTRATIONS,
+  DEFAULT_MAX_RELAYS,
   DEFAULT_RATE_BURST,
   DEFAULT_RATE_PER_SEC,
   DEFAULT_REGISTRATION_TTL_SEC,
+  DEFAULT_RELAY_IDLE_TIMEOUT_SEC,
+  DEFAULT_RELAY_RATE_BYTES_PER_SEC,
   type OutgoingDatagram,
   RendezvousServerCore,
   type RendezvousServerOptions,

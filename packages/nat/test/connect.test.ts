@@ -58,6 +58,66 @@ describe('connect() on loopback', () => {
     expect(errors[0]).toMatchObject({ stage: 'handshake', code: 'ANTT_ERR_AUTH' });
   });
 
+  it('forceRelay: both peers go through the rendezvous relay; the handshake and AEAD run end to end', async () => {
+    server = await RendezvousServer.listen({ host: '127.0.0.1', port: 0 });
+    const common = {
+      rendezvous: `127.0.0.1:${server.address.port}`,
+      name: 'relay-meeting',
+      passphrase: 'correct horse battery staple',
+      lanAddresses: ['127.0.0.1'],
+      forceRelay: true,
+      timeout: 15_000,
+    };
+    const [a, b] = await Promise.all([connect(common), connect(common)]);
+    open.push(a, b);
+    const relay = { host: '127.0.0.1', port: server.address.port };
+    expect(a.path).toMatchObject({
+      kind: 'relayed',
+      candidate: 'relay',
+      relay,
+      remote: relay,
+      peerObserved: { host: '127.0.0.1', port: b.path.local.port },
+      reason: 'forceRelay',
+      relayRateBytesPerSec: 1_000_000,
+      relayIdleTimeoutSec: 30,
+    });
+    expect(b.path).toMatchObject({ kind: 'relayed', peerObserved: { port: a.path.local.port } });
+    if (a.path.kind !== 'relayed') throw new Error('unreachable');
+    for (const stage of Object.values(a.path.stages)) expect(stage).toBeGreaterThanOrEqual(0);
+    expect(a.encrypted).toBe(true);
+    expect(a.remotePeerId).toBe(b.localPeerId);
+    const message = new Uint8Array(200_000).fill(0x41);
+    await a.send(message);
+    expect(await b.receive({ timeout: 10_000 })).toEqual(message);
+    await b.send(new TextEncoder().encode('and back'));
+    expect(new TextDecoder().decode(await a.receive({ timeout: 5000 }))).toBe('and back');
+    const stats = server.stats();
+    expect(stats).toMatchObject({ relays: 1, relaysAllocated: 1 });
+    expect(stats.relayedBytes).toBeGreaterThan(200_000);
+  });
+
+  it('a relay refused by the server fails in the relay stage', async () => {
+    server = await RendezvousServer.listen({ host: '127.0.0.1', port: 0, maxRelays: 0 });
+    const common = {
+      rendezvous: `127.0.0.1:${server.address.port}`,
+      name: 'no-relay',
+      passphrase: 'p',
+      lanAddresses: ['127.0.0.1'],
+      forceRelay: true,
+      timeout: 10_000,
+    };
+    const results = await Promise.allSettled([connect(common), connect(common)]);
+    for (const r of results) if (r.status === 'fulfilled') open.push(r.value);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toMatchObject({
+        stage: 'relay',
+        code: 'ANTT_ERR_REFUSED',
+        message: expect.stringMatching(/refused a relay: it does not relay/),
+      });
+    }
+  });
+
   it('refuses to start without saying who may connect', async () => {
     await expect(connect({ rendezvous: '127.0.0.1:9', name: 'x' })).rejects.toMatchObject({
       code: 'ANTT_ERR_INVALID_ARGUMENT',

@@ -186,7 +186,7 @@ export class UdpPunch {
               : this.#options.controlling
                 ? 'no answer on any path'
                 : 'no path was nominated by the peer') +
-            ' (both NATs may map each destination to a new port: a relay is needed, and not built yet)',
+            ' (both NATs may map each destination to a new port: a relay is needed)',
           tried,
           { cause: error },
         );

@@ -23,6 +23,7 @@ import {
   MessageType,
   type PeerInfoMessage,
   RegisterStatus,
+  RelayStatus,
   type RendezvousMessage,
   TRANSACTION_ID_BYTES,
 } from './protocol.js';
@@ -54,12 +55,23 @@ export type PeerInfo = Omit<PeerInfoMessage, 'type' | 'transactionId'> & {
   receivedAt: number;
 };
 
+/** A relay the server granted: Antt datagrams sent to the server's own address reach the peer. */
+export interface RelayGrant {
+  /** The relay's address: the rendezvous server's. */
+  relay: Address;
+  /** Where the server sees the peer (relayed datagrams go there). */
+  peer: Address;
+  idleTimeoutSec: number;
+  rateBytesPerSec: number;
+  attempts: number;
+}
+
 /** Why a rendezvous step failed; `stage` says which. */
 export class RendezvousError extends AnttError {
-  readonly stage: 'register' | 'exchange';
+  readonly stage: 'register' | 'exchange' | 'relay';
   constructor(
     code: ErrorCode,
-    stage: 'register' | 'exchange',
+    stage: 'register' | 'exchange' | 'relay',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -221,6 +233,64 @@ export class RendezvousClient {
       }
     } finally {
       this.#peerInfoWaiter = undefined;
+      scope.done();
+    }
+  }
+
+  /**
+   * Asks the server to relay this session (RELAY-ALLOC, retransmitted with backoff). Resolves with the
+   * grant; rejects with a `RendezvousError` (stage 'relay'): ANTT_ERR_REFUSED when the server refuses,
+   * ANTT_ERR_TIMEOUT when it does not answer.
+   */
+  async relay(session: Uint8Array, options: WaitOptions = {}): Promise<RelayGrant> {
+    const where = formatAddress(this.server);
+    const scope = scopedSignal(options, 5_000, `asking ${where} for a relay`);
+    const started = performance.now();
+    let attempts = 0;
+    try {
+      const answer = await this.#transact(
+        (id) =>
+          encodeRendezvousMessage({
+            type: MessageType.RELAY_ALLOC,
+            transactionId: id,
+            cookie: this.#cookie,
+            instance: this.instance,
+            session,
+          }),
+        (m) => m.type === MessageType.RELAY_INFO,
+        scope.signal,
+        () => attempts++,
+      );
+      if (answer === undefined || answer.type !== MessageType.RELAY_INFO) {
+        const reason = scope.signal.reason;
+        if (AnttError.is(reason) && reason.code !== ErrorCode.TIMEOUT) throw reason;
+        throw new RendezvousError(
+          ErrorCode.TIMEOUT,
+          'relay',
+          `rendezvous server ${where} did not answer ${attempts} RELAY-ALLOC requests over ${formatMs(performance.now() - started)} (a server without relaying, or it stopped answering)`,
+        );
+      }
+      if (answer.status !== RelayStatus.ALLOCATED) {
+        const why =
+          answer.status === RelayStatus.FULL
+            ? 'it holds its maximum number of relays; try again later'
+            : answer.status === RelayStatus.NO_SESSION
+              ? 'it no longer knows this pairing (the peer unregistered, or the session expired)'
+              : 'it does not relay';
+        throw new RendezvousError(
+          ErrorCode.REFUSED,
+          'relay',
+          `rendezvous server ${where} refused a relay: ${why}`,
+        );
+      }
+      return {
+        relay: { host: this.server.host, port: this.server.port },
+        peer: answer.peer,
+        idleTimeoutSec: answer.idleTimeoutSec,
+        rateBytesPerSec: answer.rateBytesPerSec,
+        attempts,
+      };
+    } finally {
       scope.done();
     }
   }

@@ -8,6 +8,7 @@ import {
   isRendezvousMessage,
   MessageType,
   RegisterStatus,
+  RelayStatus,
   type RendezvousMessage,
   REQUEST_MIN_BYTES,
 } from './protocol.js';
@@ -52,6 +53,15 @@ const samples: RendezvousMessage[] = [
   { type: MessageType.PEER_NOT_FOUND, transactionId: tid, target: 'carol' },
   { type: MessageType.UNREGISTER, transactionId: tid, cookie, instance, name: 'alice' },
   { type: MessageType.PROBE, transactionId: tid, session: instance, ack: true, nominate: true },
+  { type: MessageType.RELAY_ALLOC, transactionId: tid, cookie, instance, session: instance },
+  {
+    type: MessageType.RELAY_INFO,
+    transactionId: tid,
+    status: RelayStatus.ALLOCATED,
+    idleTimeoutSec: 30,
+    rateBytesPerSec: 4_000_000_000,
+    peer: { host: '203.0.113.4', port: 62482, family: 'IPv4' },
+  },
 ];
 
 describe('rendezvous codec', () => {
@@ -65,7 +75,11 @@ describe('rendezvous codec', () => {
   it('pads every request to the server to REQUEST_MIN_BYTES, and answers are smaller', () => {
     for (const message of samples) {
       const bytes = encodeRendezvousMessage(message);
-      if ([MessageType.REGISTER, MessageType.CONNECT, MessageType.UNREGISTER].includes(message.type as 1)) {
+      if (
+        [MessageType.REGISTER, MessageType.CONNECT, MessageType.UNREGISTER, MessageType.RELAY_ALLOC].includes(
+          message.type as 1,
+        )
+      ) {
         expect(bytes.length).toBeGreaterThanOrEqual(REQUEST_MIN_BYTES);
       }
     }

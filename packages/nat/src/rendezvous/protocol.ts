@@ -37,6 +37,9 @@ export const MessageType = {
   PEER_NOT_FOUND: 5,
   UNREGISTER: 6,
   PROBE: 7,
+  /** Relay extension (still header version 1): ask the server to relay a session's traffic. */
+  RELAY_ALLOC: 8,
+  RELAY_INFO: 9,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -51,6 +54,19 @@ export const RegisterStatus = {
   FULL: 3,
 } as const;
 export type RegisterStatus = (typeof RegisterStatus)[keyof typeof RegisterStatus];
+
+/** RELAY-INFO's status byte. */
+export const RelayStatus = {
+  /** The server relays Antt datagrams between the two peers' registered addresses on its own port. */
+  ALLOCATED: 0,
+  /** The server holds its maximum number of relays. */
+  FULL: 1,
+  /** The requester or its peer is not registered, or the session is unknown or not the requester's. */
+  NO_SESSION: 2,
+  /** This server does not relay (`maxRelays` 0), or one of the peers is already in another relay. */
+  REFUSED: 3,
+} as const;
+export type RelayStatus = (typeof RelayStatus)[keyof typeof RelayStatus];
 
 export const PROBE_FLAG_ACK = 0x01;
 export const PROBE_FLAG_NOMINATE = 0x02;
@@ -130,6 +146,28 @@ export interface ProbeMessage {
   nominate: boolean;
 }
 
+/** Peer to server: relay this session (the pair of PEER-INFO) through you. */
+export interface RelayAllocMessage {
+  type: typeof MessageType.RELAY_ALLOC;
+  transactionId: Uint8Array;
+  cookie: Uint8Array;
+  instance: Uint8Array;
+  session: Uint8Array;
+}
+
+/** Server to peer: the answer to RELAY-ALLOC. The relay is the server's own address and port. */
+export interface RelayInfoMessage {
+  type: typeof MessageType.RELAY_INFO;
+  transactionId: Uint8Array;
+  status: RelayStatus;
+  /** Seconds without traffic after which the relay is dropped. */
+  idleTimeoutSec: number;
+  /** Bytes per second the relay forwards, both directions together (0 when refused). */
+  rateBytesPerSec: number;
+  /** Where the server sees the peer: the address relayed datagrams go to. */
+  peer: Address;
+}
+
 export type RendezvousMessage =
   | RegisterMessage
   | RegisteredMessage
@@ -137,7 +175,9 @@ export type RendezvousMessage =
   | PeerInfoMessage
   | PeerNotFoundMessage
   | UnregisterMessage
-  | ProbeMessage;
+  | ProbeMessage
+  | RelayAllocMessage
+  | RelayInfoMessage;
 
 /** Cheap demultiplexing test: the magic (any version, so a newer peer gets a clear error). */
 export function isRendezvousMessage(bytes: Uint8Array): boolean {
@@ -158,6 +198,9 @@ class Writer {
   }
   u16(value: number): this {
     return this.u8(value >>> 8).u8(value);
+  }
+  u32(value: number): this {
+    return this.u16(Math.floor(value / 0x10000) & 0xffff).u16(value & 0xffff);
   }
   raw(bytes: Uint8Array, expected: number, what: string): this {
     if (bytes.length !== expected)
@@ -265,6 +308,20 @@ export function encodeRendezvousMessage(message: RendezvousMessage): Uint8Array 
         .raw(message.session, SESSION_BYTES, 'session')
         .u8((message.ack ? PROBE_FLAG_ACK : 0) | (message.nominate ? PROBE_FLAG_NOMINATE : 0))
         .finish();
+    case MessageType.RELAY_ALLOC:
+      return w
+        .raw(message.cookie, COOKIE_BYTES, 'cookie')
+        .raw(message.instance, INSTANCE_BYTES, 'instance')
+        .raw(message.session, SESSION_BYTES, 'session')
+        .padTo(REQUEST_MIN_BYTES)
+        .finish();
+    case MessageType.RELAY_INFO:
+      return w
+        .u8(message.status)
+        .u16(Math.max(0, Math.min(0xffff, Math.round(message.idleTimeoutSec))))
+        .u32(Math.max(0, Math.min(0xffffffff, Math.round(message.rateBytesPerSec))))
+        .address(message.peer, 'peer address')
+        .finish();
   }
 }
 
@@ -290,6 +347,9 @@ class Reader {
     const value = (this.bytes[this.#offset]! << 8) | this.bytes[this.#offset + 1]!;
     this.#offset += 2;
     return value;
+  }
+  u32(field: string): number {
+    return this.u16(field) * 0x10000 + this.u16(field);
   }
   raw(count: number, field: string): Uint8Array {
     this.#need(count, field);
@@ -349,6 +409,8 @@ const TYPE_NAMES: Record<number, string> = {
   5: 'PEER-NOT-FOUND',
   6: 'UNREGISTER',
   7: 'PROBE',
+  8: 'RELAY-ALLOC',
+  9: 'RELAY-INFO',
 };
 
 export function messageTypeName(type: number): string {
@@ -446,6 +508,28 @@ export function decodeRendezvousMessage(bytes: Uint8Array): RendezvousMessage {
         session,
         ack: (flags & PROBE_FLAG_ACK) !== 0,
         nominate: (flags & PROBE_FLAG_NOMINATE) !== 0,
+      };
+      break;
+    }
+    case MessageType.RELAY_ALLOC:
+      message = {
+        type,
+        transactionId,
+        cookie: r.raw(COOKIE_BYTES, 'cookie'),
+        instance: r.raw(INSTANCE_BYTES, 'instance'),
+        session: r.raw(SESSION_BYTES, 'session'),
+      };
+      break;
+    case MessageType.RELAY_INFO: {
+      const status = r.u8('status');
+      if (status > RelayStatus.REFUSED) throw malformed(`RELAY-INFO: unknown status ${status}`);
+      message = {
+        type,
+        transactionId,
+        status: status as RelayStatus,
+        idleTimeoutSec: r.u16('idle timeout'),
+        rateBytesPerSec: r.u32('rate'),
+        peer: r.address('peer address'),
       };
       break;
     }

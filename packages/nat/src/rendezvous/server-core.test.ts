@@ -8,6 +8,8 @@ import {
   type PeerInfoMessage,
   type RegisteredMessage,
   RegisterStatus,
+  type RelayInfoMessage,
+  RelayStatus,
 } from './protocol.js';
 import { type RendezvousServerOptions, RendezvousServerCore } from './server-core.js';
 
@@ -45,6 +47,19 @@ function peer(core: RendezvousServerCore, address: Address, instanceByte: number
         if (answer.status !== RegisterStatus.CHALLENGE) return answer;
       }
       throw new Error('still challenged');
+    },
+    relayAlloc(session: Uint8Array, now: number) {
+      return core.handleDatagram(
+        encodeRendezvousMessage({
+          type: MessageType.RELAY_ALLOC,
+          transactionId: zeros(8),
+          cookie,
+          instance,
+          session,
+        }),
+        address,
+        now,
+      );
     },
     connect(target: string, now: number) {
       return core.handleDatagram(
@@ -229,6 +244,147 @@ describe('RendezvousServerCore', () => {
           expect(out.bytes.length).toBeLessThanOrEqual(length);
         }
       }
+    });
+  });
+
+  describe('relay', () => {
+    const C: Address = { host: '203.0.113.5', port: 60000 };
+    /** An Antt/UDP-looking datagram (first byte 0xA7) of `size` bytes. */
+    const antt = (size: number, fill = 1) => {
+      const bytes = new Uint8Array(size).fill(fill);
+      bytes[0] = 0xa7;
+      bytes[1] = 0x7e;
+      return bytes;
+    };
+    const info = (out: { bytes: Uint8Array }[]) => {
+      expect(out).toHaveLength(1);
+      return decodeRendezvousMessage(out[0]!.bytes) as RelayInfoMessage;
+    };
+    /** Two registered peers paired under a meeting name; returns them and the session id. */
+    function pair(
+      core: RendezvousServerCore,
+      name = 'meet',
+      addresses: [Address, Address] = [A, B],
+      base = 1,
+    ) {
+      const a = peer(core, addresses[0], base);
+      const b = peer(core, addresses[1], base + 1);
+      a.register(name, 0);
+      b.register(name, 0);
+      const [toA] = a.connect(name, 1);
+      const session = (decodeRendezvousMessage(toA!.bytes) as PeerInfoMessage).session;
+      return { a, b, session };
+    }
+
+    it('allocates a relay for a paired session and forwards Antt datagrams both ways, byte for byte', () => {
+      const core = make();
+      const { a, b, session } = pair(core);
+      const grant = info(a.relayAlloc(session, 10));
+      expect(grant).toMatchObject({
+        type: MessageType.RELAY_INFO,
+        status: RelayStatus.ALLOCATED,
+        peer: B,
+        idleTimeoutSec: 30,
+        rateBytesPerSec: 1_000_000,
+      });
+      expect(info(b.relayAlloc(session, 11))).toMatchObject({ status: RelayStatus.ALLOCATED, peer: A });
+      expect(core.stats()).toMatchObject({ relays: 1, relaysAllocated: 1 });
+      const datagram = antt(1200, 5);
+      expect(core.handleDatagram(datagram, A, 12)).toEqual([{ bytes: datagram, to: B }]);
+      const back = antt(40, 6);
+      expect(core.handleDatagram(back, B, 13)).toEqual([{ bytes: back, to: A }]);
+      expect(core.stats()).toMatchObject({ relayedDatagrams: 2, relayedBytes: 1240 });
+    });
+
+    it('keeps forwarding after the peers unregister (connect() is done) until the relay idles out', () => {
+      const core = make({ relayIdleTimeoutSec: 5 });
+      const { a, session } = pair(core);
+      info(a.relayAlloc(session, 10));
+      core.expire(10_000_000); // registrations and sessions are gone...
+      expect(core.stats().registrations).toBe(0);
+      expect(core.stats().relays).toBe(0); // ...and so is the idle relay
+      const again = make({ relayIdleTimeoutSec: 5, registrationTtlSec: 1 });
+      const p = pair(again);
+      info(p.a.relayAlloc(p.session, 10));
+      for (let t = 1000; t <= 20_000; t += 1000) {
+        again.expire(t);
+        expect(again.handleDatagram(antt(100), A, t)).toHaveLength(1); // alive while used
+      }
+      expect(again.stats().registrations).toBe(0);
+      again.expire(25_001);
+      expect(again.stats()).toMatchObject({ relays: 0, relaysExpired: 1 });
+      expect(again.handleDatagram(antt(100), A, 25_002)).toEqual([]);
+    });
+
+    it('never forwards for an unknown source, and never answers one', () => {
+      const core = make();
+      const { a, session } = pair(core);
+      info(a.relayAlloc(session, 10));
+      // C is registered nowhere; A's IP with another port is another socket (another NAT mapping).
+      for (const stranger of [C, { host: A.host, port: A.port + 1 }]) {
+        expect(core.handleDatagram(antt(1200), stranger, 20)).toEqual([]);
+      }
+      // Before any relay, A's Antt datagrams go nowhere either.
+      const other = make();
+      pair(other);
+      expect(other.handleDatagram(antt(1200), A, 20)).toEqual([]);
+      expect(core.stats().relayDroppedUnknownSource).toBe(2);
+      expect(other.stats().relayDroppedUnknownSource).toBe(1);
+    });
+
+    it('refuses RELAY-ALLOC for a session the requester is not in, and ignores unregistered requesters', () => {
+      const core = make({ ratePerSec: 1000, rateBurst: 1000 });
+      const { session } = pair(core);
+      const c = peer(core, C, 7);
+      c.register('someone-else', 0);
+      expect(info(c.relayAlloc(session, 10))).toMatchObject({
+        status: RelayStatus.NO_SESSION,
+        rateBytesPerSec: 0,
+      });
+      expect(info(c.relayAlloc(new Uint8Array(8).fill(3), 10)).status).toBe(RelayStatus.NO_SESSION);
+      const stranger = peer(core, { host: '198.51.100.9', port: 9 }, 8);
+      expect(stranger.relayAlloc(session, 10)).toEqual([]);
+      expect(core.stats()).toMatchObject({ relays: 0, relaysRefused: 2 });
+      expect(core.handleDatagram(antt(1200), C, 11)).toEqual([]);
+    });
+
+    it('holds at most maxRelays (FULL), and none with maxRelays 0 (REFUSED)', () => {
+      const core = make({ maxRelays: 1, ratePerSec: 1000, rateBurst: 1000 });
+      const first = pair(core, 'm1');
+      expect(info(first.a.relayAlloc(first.session, 10)).status).toBe(RelayStatus.ALLOCATED);
+      const second = pair(core, 'm2', [C, { host: '203.0.113.6', port: 1 }], 5);
+      expect(info(second.a.relayAlloc(second.session, 10)).status).toBe(RelayStatus.FULL);
+      // Asking again for the same pair is not a new relay.
+      expect(info(first.b.relayAlloc(first.session, 11)).status).toBe(RelayStatus.ALLOCATED);
+      expect(core.stats()).toMatchObject({ relays: 1, relaysAllocated: 1, relaysRefused: 1 });
+      const off = make({ maxRelays: 0 });
+      const p = pair(off);
+      expect(info(p.a.relayAlloc(p.session, 10)).status).toBe(RelayStatus.REFUSED);
+    });
+
+    it('caps each relay at its rate with a token bucket, dropping the excess', () => {
+      const core = make({ relayRateBytesPerSec: 100_000, relayBurstBytes: 10_000 });
+      const { a, session } = pair(core);
+      info(a.relayAlloc(session, 0));
+      let forwarded = 0;
+      // Offer 1 MB/s for 2 s in 1000-byte datagrams, every ms, alternating directions.
+      for (let t = 0; t < 2000; t++) {
+        forwarded += core.handleDatagram(antt(1000), t % 2 === 0 ? A : B, t).length;
+      }
+      // 10 000 bytes of burst + 100 000 bytes/s × 2 s, to within one datagram.
+      expect(forwarded * 1000).toBeGreaterThanOrEqual(200_000);
+      expect(forwarded * 1000).toBeLessThanOrEqual(211_000);
+      expect(core.stats().relayDroppedRate).toBe(2000 - forwarded);
+      expect(core.stats().relayedBytes).toBe(forwarded * 1000);
+    });
+
+    it('relayed traffic is not counted against the per-IP request rate, and rendezvous traffic still works', () => {
+      const core = make({ ratePerSec: 1, rateBurst: 5, relayRateBytesPerSec: 1e9 });
+      const { a, session } = pair(core);
+      info(a.relayAlloc(session, 10));
+      for (let i = 0; i < 100; i++) expect(core.handleDatagram(antt(1200), A, 20)).toHaveLength(1);
+      expect(info(a.relayAlloc(session, 21)).status).toBe(RelayStatus.ALLOCATED);
+      expect(core.stats().droppedRateLimited).toBe(0);
     });
   });
 });

@@ -15,6 +15,8 @@ import {
   isRendezvousMessage,
   MessageType,
   type RegisterMessage,
+  type RelayAllocMessage,
+  RelayStatus,
   RegisterStatus,
   type RendezvousMessage,
   SESSION_BYTES,
@@ -31,13 +33,24 @@ export const DEFAULT_RATE_BURST = 40;
 const MAX_RATE_ENTRIES = 16_384;
 /** A name is shared by at most two instances: the two sides of a meeting. */
 const MAX_INSTANCES_PER_NAME = 2;
-/** A pairing is remembered this long, so both sides' CONNECTs land in one session with one role each. */
-const SESSION_LIFETIME_MS = 15_000;
+/**
+ * A pairing is remembered this long, so both sides' CONNECTs land in one session with one role each, and
+ * both can still ask for a relay after punching timed out.
+ */
+const SESSION_LIFETIME_MS = 60_000;
 /** Probing starts this long after PEER-INFO at the least, and 2 × the larger RTT when that is more. */
 const MIN_START_DELAY_MS = 50;
 /** RTTs above this are not believed (a client that was slow to answer its challenge). */
 const MAX_MEASURED_RTT_MS = 2_000;
 const COOKIE_TIMESTAMP_BYTES = 4;
+/** Relays held at once; more RELAY-ALLOCs are refused (FULL). */
+export const DEFAULT_MAX_RELAYS = 100;
+/** Bytes per second one relay forwards, both directions together (a token bucket; excess is dropped). */
+export const DEFAULT_RELAY_RATE_BYTES_PER_SEC = 1_000_000;
+/** A relay without a forwarded datagram for this long is dropped. */
+export const DEFAULT_RELAY_IDLE_TIMEOUT_SEC = 30;
+/** Antt/UDP datagrams start with this byte: the only ones a relay forwards. */
+const ANTT_FIRST_BYTE = 0xa7;
 
 export interface RendezvousServerOptions {
   /** Seconds a registration lives without a refresh. Default 60. */
@@ -50,6 +63,14 @@ export interface RendezvousServerOptions {
   cookieSecret?: Uint8Array;
   /** Random bytes source for session ids (tests inject a deterministic one). */
   randomBytes?: (count: number) => Uint8Array;
+  /** Relays held at once (0: this server does not relay). Default 100. */
+  maxRelays?: number;
+  /** Bytes per second each relay forwards, both directions together. Default 1 000 000. */
+  relayRateBytesPerSec?: number;
+  /** Token bucket depth of each relay. Default the larger of 64 KiB and a tenth of a second's rate. */
+  relayBurstBytes?: number;
+  /** Seconds without a forwarded datagram after which a relay is dropped. Default 30. */
+  relayIdleTimeoutSec?: number;
 }
 
 export interface OutgoingDatagram {
@@ -73,6 +94,29 @@ export interface RendezvousServerStats {
   /** Messages a server does not accept (answers, probes). */
   droppedUnexpected: number;
   expired: number;
+  /** Relays held now. */
+  relays: number;
+  /** Relays created since start. */
+  relaysAllocated: number;
+  /** RELAY-ALLOCs answered with a refusal (full, no session, relaying off). */
+  relaysRefused: number;
+  /** Relays dropped after their idle timeout. */
+  relaysExpired: number;
+  relayedDatagrams: number;
+  relayedBytes: number;
+  /** Antt datagrams dropped because the relay was over its rate. */
+  relayDroppedRate: number;
+  /** Antt datagrams from an address that is not one side of a relay: never forwarded. */
+  relayDroppedUnknownSource: number;
+}
+
+interface Relay {
+  pairKey: string;
+  /** The two peers' registered (cookie-validated) addresses when the relay was allocated. */
+  peers: [Address, Address];
+  tokens: number;
+  refilledAt: number;
+  lastActiveAt: number;
 }
 
 interface Registration {
@@ -88,6 +132,8 @@ interface Registration {
 interface Session {
   id: Uint8Array;
   controllingInstance: string;
+  /** Both peers: instance and the name each registered under. */
+  members: { instance: string; name: string }[];
   expiresAt: number;
 }
 
@@ -110,7 +156,14 @@ export class RendezvousServerCore {
   #registrationCount = 0;
   readonly #sessions = new Map<string, Session>();
   readonly #rates = new Map<string, RateEntry>();
-  readonly #stats: Omit<RendezvousServerStats, 'registrations' | 'sessions'> = {
+  readonly maxRelays: number;
+  readonly relayRateBytesPerSec: number;
+  readonly relayBurstBytes: number;
+  readonly relayIdleTimeoutSec: number;
+  /** pair key → relay, and each side's address → its relay (a socket is in one relay at a time). */
+  readonly #relays = new Map<string, Relay>();
+  readonly #relayByAddress = new Map<string, Relay>();
+  readonly #stats: Omit<RendezvousServerStats, 'registrations' | 'sessions' | 'relays'> = {
     received: 0,
     sent: 0,
     stunAnswered: 0,
@@ -121,6 +174,13 @@ export class RendezvousServerCore {
     droppedBadCookie: 0,
     droppedUnexpected: 0,
     expired: 0,
+    relaysAllocated: 0,
+    relaysRefused: 0,
+    relaysExpired: 0,
+    relayedDatagrams: 0,
+    relayedBytes: 0,
+    relayDroppedRate: 0,
+    relayDroppedUnknownSource: 0,
   };
 
   constructor(options: RendezvousServerOptions = {}) {
@@ -130,14 +190,26 @@ export class RendezvousServerCore {
     this.#rateBurst = options.rateBurst ?? DEFAULT_RATE_BURST;
     this.#secret = options.cookieSecret ?? new Uint8Array(randomBytes(32));
     this.#random = options.randomBytes ?? ((count) => new Uint8Array(randomBytes(count)));
+    this.maxRelays = options.maxRelays ?? DEFAULT_MAX_RELAYS;
+    this.relayRateBytesPerSec = options.relayRateBytesPerSec ?? DEFAULT_RELAY_RATE_BYTES_PER_SEC;
+    this.relayBurstBytes =
+      options.relayBurstBytes ?? Math.max(65_536, Math.round(this.relayRateBytesPerSec / 10));
+    this.relayIdleTimeoutSec = options.relayIdleTimeoutSec ?? DEFAULT_RELAY_IDLE_TIMEOUT_SEC;
   }
 
   stats(): RendezvousServerStats {
-    return { ...this.#stats, registrations: this.#registrationCount, sessions: this.#sessions.size };
+    return {
+      ...this.#stats,
+      registrations: this.#registrationCount,
+      sessions: this.#sessions.size,
+      relays: this.#relays.size,
+    };
   }
 
   /** Handles one datagram received at `nowMs` (a monotonic clock); returns the datagrams to send. */
   handleDatagram(bytes: Uint8Array, from: Address, nowMs: number): OutgoingDatagram[] {
+    // Relayed traffic first, and cheaply: no sweep, no per-IP request budget (the relay has its own).
+    if (bytes[0] === ANTT_FIRST_BYTE) return this.#forward(bytes, from, nowMs);
     this.#stats.received++;
     this.expire(nowMs);
     if (!this.#admit(from.host, nowMs)) {
@@ -184,6 +256,119 @@ export class RendezvousServerCore {
     }
     for (const [key, session] of this.#sessions) {
       if (session.expiresAt <= nowMs) this.#sessions.delete(key);
+    }
+    for (const relay of this.#relays.values()) {
+      if (relay.lastActiveAt + this.relayIdleTimeoutSec * 1000 > nowMs) continue;
+      this.#removeRelay(relay);
+      this.#stats.relaysExpired++;
+    }
+  }
+
+  // ---- relay ----------------------------------------------------------------------------------
+
+  /**
+   * An Antt datagram: forwarded byte for byte to the other side of the sender's relay, if the sender is
+   * one side of a live relay and the relay is within its rate. Never answered, never amplified: one
+   * datagram out per datagram in, only ever to an address that proved it receives (its registration).
+   */
+  #forward(bytes: Uint8Array, from: Address, nowMs: number): OutgoingDatagram[] {
+    const relay = this.#relayByAddress.get(addressKey(from));
+    if (!relay) {
+      this.#stats.relayDroppedUnknownSource++;
+      return [];
+    }
+    if (relay.lastActiveAt + this.relayIdleTimeoutSec * 1000 <= nowMs) {
+      this.#removeRelay(relay);
+      this.#stats.relaysExpired++;
+      this.#stats.relayDroppedUnknownSource++;
+      return [];
+    }
+    relay.tokens = Math.min(
+      this.relayBurstBytes,
+      relay.tokens + (Math.max(0, nowMs - relay.refilledAt) * this.relayRateBytesPerSec) / 1000,
+    );
+    relay.refilledAt = nowMs;
+    if (relay.tokens < bytes.length) {
+      this.#stats.relayDroppedRate++;
+      return [];
+    }
+    relay.tokens -= bytes.length;
+    relay.lastActiveAt = nowMs;
+    this.#stats.relayedDatagrams++;
+    this.#stats.relayedBytes += bytes.length;
+    const [a, b] = relay.peers;
+    const to = a.host === from.host && a.port === from.port ? b : a;
+    return [{ bytes, to }];
+  }
+
+  #onRelayAlloc(message: RelayAllocMessage, from: Address, nowMs: number): OutgoingDatagram[] {
+    const requester = this.#byAddress.get(addressKey(from));
+    if (
+      !requester ||
+      requester.instance !== bytesHex(message.instance) ||
+      this.#cookieIssuedAt(message.cookie, from, nowMs) === undefined
+    ) {
+      this.#stats.droppedBadCookie++;
+      return [];
+    }
+    const reply = (status: RelayStatus, peer: Address = { host: '0.0.0.0', port: 0 }): OutgoingDatagram[] => {
+      if (status !== RelayStatus.ALLOCATED) this.#stats.relaysRefused++;
+      const ok = status === RelayStatus.ALLOCATED;
+      return [
+        {
+          to: from,
+          bytes: encodeRendezvousMessage({
+            type: MessageType.RELAY_INFO,
+            transactionId: message.transactionId,
+            status,
+            idleTimeoutSec: ok ? this.relayIdleTimeoutSec : 0,
+            rateBytesPerSec: ok ? this.relayRateBytesPerSec : 0,
+            peer,
+          }),
+        },
+      ];
+    };
+    if (this.maxRelays <= 0) return reply(RelayStatus.REFUSED);
+    const sessionHex = bytesHex(message.session);
+    let pairKey: string | undefined;
+    let session: Session | undefined;
+    for (const [key, candidate] of this.#sessions) {
+      if (bytesHex(candidate.id) !== sessionHex) continue;
+      if (!candidate.members.some((m) => m.instance === requester.instance)) continue;
+      pairKey = key;
+      session = candidate;
+      break;
+    }
+    const other = session?.members.find((m) => m.instance !== requester.instance);
+    const peer = other && (this.#byName.get(other.name) ?? []).find((r) => r.instance === other.instance);
+    if (!session || !pairKey || !peer) return reply(RelayStatus.NO_SESSION);
+    session.expiresAt = Math.max(session.expiresAt, nowMs + SESSION_LIFETIME_MS);
+    const existing = this.#relays.get(pairKey);
+    if (existing) this.#removeRelay(existing);
+    else if (this.#relays.size >= this.maxRelays) return reply(RelayStatus.FULL);
+    // A socket is in one relay at a time: a new meeting of the same socket replaces its old relay.
+    for (const address of [requester.address, peer.address]) {
+      const old = this.#relayByAddress.get(addressKey(address));
+      if (old) this.#removeRelay(old);
+    }
+    const relay: Relay = {
+      pairKey,
+      peers: [{ ...requester.address }, { ...peer.address }],
+      tokens: existing ? existing.tokens : this.relayBurstBytes,
+      refilledAt: existing ? existing.refilledAt : nowMs,
+      lastActiveAt: nowMs,
+    };
+    this.#relays.set(pairKey, relay);
+    for (const address of relay.peers) this.#relayByAddress.set(addressKey(address), relay);
+    if (!existing) this.#stats.relaysAllocated++;
+    return reply(RelayStatus.ALLOCATED, peer.address);
+  }
+
+  #removeRelay(relay: Relay): void {
+    if (this.#relays.get(relay.pairKey) === relay) this.#relays.delete(relay.pairKey);
+    for (const address of relay.peers) {
+      const key = addressKey(address);
+      if (this.#relayByAddress.get(key) === relay) this.#relayByAddress.delete(key);
     }
   }
 
@@ -239,6 +424,8 @@ export class RendezvousServerCore {
         return this.#onConnect(message, from, nowMs);
       case MessageType.UNREGISTER:
         return this.#onUnregister(message, from, nowMs);
+      case MessageType.RELAY_ALLOC:
+        return this.#onRelayAlloc(message, from, nowMs);
       default:
         this.#stats.droppedUnexpected++;
         return [];
@@ -321,6 +508,10 @@ export class RendezvousServerCore {
       session = {
         id: this.#random(SESSION_BYTES),
         controllingInstance: requester.instance,
+        members: [
+          { instance: requester.instance, name: requester.name },
+          { instance: peer.instance, name: peer.name },
+        ],
         expiresAt: nowMs + SESSION_LIFETIME_MS,
       };
       this.#sessions.set(pairKey, session);
