@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { AnttError, type Connection, ErrorCode, formatAddress } from '@antt/core';
 import type { Identity } from '@antt/secure';
 import { type ConnectConfig, DEFAULT_CLIENT_CONNECT_TIMEOUT_S, describeFsError, PROGRAM } from './cli.js';
-import { openConnection } from './connection.js';
+import { openConnection, peerInfo } from './connection.js';
 import { formatBytes, splitWords, WordsError } from './format.js';
 import { greetServer, RefusedError, type WelcomeInfo } from './greeting.js';
 import { Progress } from './progress.js';
@@ -66,7 +66,7 @@ export async function connectShell(config: ConnectConfig, identity: Identity, io
   const onEarlyInterrupt = (): void => aborter.abort();
   process.once('SIGINT', onEarlyInterrupt);
   let connection: Connection;
-  let welcome: WelcomeInfo & { encrypted: boolean };
+  let welcome: WelcomeInfo;
   try {
     connection = await openConnection({
       mode: 'connect',
@@ -89,10 +89,7 @@ export async function connectShell(config: ConnectConfig, identity: Identity, io
     process.off('SIGINT', onEarlyInterrupt);
   }
   try {
-    welcome = await greetServer(connection, {
-      passphrase: config.passphrase,
-      serverPeerId: config.serverPeerId,
-    });
+    welcome = await greetServer(connection);
   } catch (error) {
     complain(
       `${PROGRAM}: ${error instanceof RefusedError ? error.message : `no session: ${(error as Error).message}`}`,
@@ -100,10 +97,10 @@ export async function connectShell(config: ConnectConfig, identity: Identity, io
     await connection.close({ timeout: 2_000 }).catch(() => connection.destroy());
     return 1;
   }
-  const security = welcome.encrypted
-    ? `encrypted, server peer id ${welcome.peerId}`
-    : 'passphrase checked, NOT encrypted: this build of the transport has no encryption yet';
-  say(`connected to ${peer} over ${config.transport} (${security})`);
+  const checked = config.serverPeerId !== undefined ? 'checked against --peer-id' : 'knows the passphrase';
+  say(
+    `connected to ${peer} over ${config.transport} (encrypted; server peer id ${peerInfo(connection).peerId ?? 'unknown'}, ${checked})`,
+  );
   say(`serving ${welcome.root} on the server; commands ${welcome.exec ? 'allowed' : 'off (--no-exec)'}`);
   say('');
   say(commandsHelp(welcome.exec));
@@ -115,8 +112,19 @@ function connectFailure(error: unknown, config: ConnectConfig, timeoutMs: number
   if (AnttError.is(error) && error.code === ErrorCode.TIMEOUT) {
     return `no answer from ${peer} within ${timeoutMs / 1000} s: is \`${PROGRAM} serve --port ${config.peer.port} --peer <this host>:${config.port} --transport ${config.transport}\` running there?`;
   }
-  if (AnttError.is(error) && error.code === ErrorCode.AUTH) return `authentication failed: ${error.message}`;
+  if (AnttError.is(error) && error.code === ErrorCode.AUTH) return describeAuthFailure(error.message);
   return `cannot connect to ${peer}: ${(error as Error).message}`;
+}
+
+/** The transport's handshake error, said from the client's side in one line. */
+export function describeAuthFailure(message: string): string {
+  const reason = message.replace(/^the security handshake with (?:the peer )?\S+ failed: /, '');
+  const rejected = /^the peer rejected the handshake: (.*)$/.exec(reason)?.[1];
+  if (rejected !== undefined)
+    return `refused by the server: ${rejected.replace(/\bits allowed list\b/, "the server's allowed list")}`;
+  const id = /^peer id (\S+) is not in the allowed list/.exec(reason)?.[1];
+  if (id !== undefined) return `refused the server: its peer id is ${id}, not the --peer-id given here`;
+  return `authentication failed: ${reason}`;
 }
 
 /** Ends the current request early: Ctrl-C while it runs. */

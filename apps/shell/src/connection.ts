@@ -3,7 +3,7 @@
  * from the mode (TCP needs one client and one server), and the security settings handed over in one
  * place, `securityOptions`.
  */
-import type { Connection } from '@antt/core';
+import { AnttError, type Connection, ErrorCode } from '@antt/core';
 import type { Identity } from '@antt/secure';
 import { TcpConnection } from '@antt/tcp';
 import { UdpConnection } from '@antt/udp';
@@ -49,8 +49,8 @@ export interface PeerInfo {
 
 /**
  * The transports' security options (`identity`, `passphrase`, `allowedPeers`): at least one of a
- * passphrase and an allow list is always set, so a transport never opens an unauthenticated
- * connection for the shell.
+ * passphrase and an allow list is always set (the command line insists), and never `insecure` or
+ * `acceptAnyPeer`, so the transport's handshake authenticates the peer and encrypts everything.
  */
 export function securityOptions(security: Security): Record<string, unknown> {
   return {
@@ -82,6 +82,12 @@ export async function openConnection(options: OpenOptions): Promise<Connection> 
       timeout: options.timeoutMs,
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    if (!peerInfo(connection).encrypted) {
+      throw new AnttError(
+        ErrorCode.AUTH,
+        'the connection is not encrypted; antt-shell never runs without encryption',
+      );
+    }
   } catch (error) {
     connection.destroy();
     throw error;

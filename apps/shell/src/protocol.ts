@@ -4,9 +4,9 @@
  * id and always ends a request with exactly one final message (`exit`, `done`, `saved`, `cwd`,
  * `entries` or `error`).
  *
- *   server → client  ['hello', 'antt-shell', VERSION, nonce]
- *   client → server  ['auth', nonce, proof]                      proof is empty unless the fallback runs
- *   server → client  ['welcome', proof, { root, cwd, exec, peerId }] | ['refused', message]
+ *   server → client  ['hello', 'antt-shell', VERSION]             (after the transport's handshake:
+ *   client → server  ['start', VERSION]                            the peer is authenticated and all
+ *   server → client  ['welcome', { root, cwd, exec }] | ['refused', message]     of this is encrypted)
  *
  *   ['run', id, command]          → ['out', id, 1|2, bytes]* ['exit', id, code|null, signal|null]
  *   ['interrupt', id]                (Ctrl-C: SIGINT to the running command)
@@ -24,7 +24,8 @@
 import { Packet, type PacketValue } from '@antt/packet';
 
 export const PROTOCOL_NAME = 'antt-shell';
-export const PROTOCOL_VERSION = 1;
+/** 2: the transport authenticates and encrypts; version 1 carried the shell's own passphrase proof. */
+export const PROTOCOL_VERSION = 2;
 /** File data travels in messages of this size: large enough for speed, small enough for steady memory. */
 export const CHUNK_BYTES = 256 * 1024;
 /** The biggest message either side accepts (a chunk plus framing, or a long directory listing). */

@@ -40,7 +40,9 @@ export async function serve(
   ]
     .filter(Boolean)
     .join(' + ');
-  log(`${PROGRAM} serve: peer id ${identity.peerId} (identity ${config.identityPath})`);
+  log(
+    `${PROGRAM} serve: this server's peer id is ${identity.peerId} (identity ${config.identityPath}); clients can check it with --peer-id`,
+  );
   log(
     `serving ${jail.root} over ${config.transport} on port ${config.port}; commands ${config.exec ? 'allowed' : 'off (--no-exec)'}; clients must have: ${auth}`,
   );
@@ -81,7 +83,7 @@ export async function serve(
         continue;
       }
       if (code === ErrorCode.NETWORK || code === ErrorCode.INVALID_ARGUMENT) throw error;
-      if (code === ErrorCode.AUTH) log(`refused ${peerAddress}: ${(error as Error).message}`);
+      if (code === ErrorCode.AUTH) log(describeRefusal(peerAddress, (error as Error).message));
       else log(`connection attempt from ${peerAddress} failed: ${(error as Error).message}`);
       await pause(RETRY_PAUSE_MS, signal);
       continue;
@@ -104,20 +106,13 @@ async function runSession(
   signal: AbortSignal,
 ): Promise<void> {
   const address = connection.remoteAddress ? formatAddress(connection.remoteAddress) : 'unknown address';
-  let who = `${peerInfo(connection).peerId ?? 'unauthenticated peer'} ${address}`;
+  const who = `${peerInfo(connection).peerId ?? 'unknown peer id'} ${address}`;
   const peerLog: Log = (line) => log(`[${who}] ${line}`);
   const stop = (): void => connection.destroy();
   signal.addEventListener('abort', stop, { once: true });
   try {
-    const { authenticatedBy } = await greetClient(connection, {
-      passphrase: config.passphrase,
-      allowedPeers: config.allowedPeers,
-      welcome: { root: jail.root, cwd: '.', exec: config.exec, peerId: peerInfo(connection).peerId ?? '' },
-    });
-    if (!peerInfo(connection).peerId) who = `${address} (${authenticatedBy})`;
-    peerLog(
-      `session opened (${connection.transport}${peerInfo(connection).encrypted ? ', encrypted' : ', NOT encrypted'})`,
-    );
+    await greetClient(connection, { root: jail.root, cwd: '.', exec: config.exec });
+    peerLog(`session opened (${connection.transport}, encrypted)`);
     await new Session({ connection, jail, exec: config.exec, log: peerLog }).run();
     peerLog('session closed by the client');
     await connection.close().catch(() => {});
@@ -131,6 +126,25 @@ async function runSession(
   } finally {
     signal.removeEventListener('abort', stop);
   }
+}
+
+const PEER_ID = '[A-Z2-7]{4}(?:-[A-Z2-7]{4}){7}';
+const HANDSHAKE_PREFIX = /^the security handshake with (?:the peer )?\S+ failed: /;
+
+/**
+ * One log line for a peer the transport's handshake refused, in the session lines' format: the peer id
+ * in the bracket when the handshake learnt it (an id not in the allowed list), else "peer id unknown"
+ * (with a wrong passphrase the peer never proves an id).
+ */
+export function describeRefusal(address: string, message: string): string {
+  const id = new RegExp(`peer id (${PEER_ID}) is not in the allowed list`).exec(message)?.[1];
+  const reason = message.replace(HANDSHAKE_PREFIX, '');
+  const theirs = /^the peer rejected the handshake: (.*)$/.exec(reason)?.[1];
+  const said =
+    theirs === undefined
+      ? `refused: handshake failed: ${reason}`
+      : `the client refused this server: ${theirs.replace(/^our peer id is not in its allowed list.*$/, "this server's peer id is not the client's --peer-id")}`;
+  return `[${id ?? 'peer id unknown'} ${address}] ${said}`;
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,12 +1,14 @@
 /**
  * The shell as a person uses it: `serve` and `connect` run in real terminals (tmux), keys are typed and
  * the screens read. Over UDP: commands and exit codes, Ctrl-C, refusals outside the root (and the server's
- * log of them), a 100 MB put and get with equal SHA-256 and bounded memory, a wrong passphrase, --no-exec.
+ * log of them), a 100 MB put and get with equal SHA-256 and bounded memory, a wrong passphrase refused
+ * and logged, --no-exec; peer ids instead of a passphrase (allowed, not allowed, server id checked).
  * Over TCP: a smaller round trip.
  */
 import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Identity } from '@antt/secure';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, peakRssBytes, randomFile, requireBuilt, sha256File, shell } from './helpers.js';
 import { Tmux } from './tmux.js';
@@ -50,6 +52,7 @@ async function startPair(
   serverArgs: string[] = [],
   clientArgs: string[] = ['--passphrase', PASSPHRASE],
   expectPrompt = true,
+  serverAuth: string[] = ['--passphrase', PASSPHRASE, '--identity', join(dir, 'ids/server.json')],
 ): Promise<Pair> {
   const [serverPort, clientPort] = [await freePort(), await freePort()];
   const n = ++sessions;
@@ -59,14 +62,8 @@ async function startPair(
     shell(
       'serve',
       ...['--port', `${serverPort}`, '--peer', `127.0.0.1:${clientPort}`, '--transport', transport],
-      ...[
-        '--passphrase',
-        PASSPHRASE,
-        '--root',
-        join(dir, 'root'),
-        '--identity',
-        join(dir, 'ids/server.json'),
-      ],
+      ...['--root', join(dir, 'root')],
+      ...serverAuth,
       ...serverArgs,
     ),
     join(dir, 'root'),
@@ -212,9 +209,94 @@ describe('over UDP', () => {
       join(dir, 'client'),
     );
     expect(await tmux.waitForExit(intruder, 25_000)).toBe(1);
-    expect(tmux.screen(intruder)).toMatch(/refused: wrong passphrase|authentication failed/);
-    expect(tmux.screen(intruder)).not.toMatch(/antt:\.>/);
-    await tmux.waitFor(pair.server, /refused.*(passphrase|auth)/i, 10_000, since);
+    const screen = tmux.screen(intruder);
+    expect(screen).toMatch(
+      /^antt-shell: refused by the server: we did not prove we know the passphrase \(wrong passphrase\?\)$/m,
+    );
+    expect(screen).not.toMatch(/antt:\.>|\n\s+at /);
+    // With a wrong passphrase the peer never proves an id, so the log says so.
+    await tmux.waitFor(
+      pair.server,
+      /^\S+Z \[peer id unknown 127\.0\.0\.1:\d+\] refused: handshake failed: the peer did not prove it knows the passphrase/m,
+      10_000,
+      since,
+    );
+  }, 40_000);
+});
+
+describe('with peer ids instead of a passphrase', () => {
+  let pair: Pair;
+  let serverId: string;
+  let clientId: string;
+
+  beforeAll(async () => {
+    clientId = (await Identity.loadOrCreate(join(dir, 'ids/client.json'))).peerId;
+    serverId = (await Identity.loadOrCreate(join(dir, 'ids/server-by-id.json'))).peerId;
+    pair = await startPair('udp', [], ['--peer-id', serverId], true, [
+      ...['--allow', clientId, '--identity', join(dir, 'ids/server-by-id.json')],
+    ]);
+  }, 40_000);
+
+  it('lets in an allowed client that checked the server id, and logs its peer id', () => {
+    expect(tmux.screen(pair.server)).toContain(`this server's peer id is ${serverId}`);
+    expect(tmux.screen(pair.server)).toMatch(
+      new RegExp(`\\[${clientId} 127\\.0\\.0\\.1:\\d+\\] session opened \\(udp, encrypted\\)`),
+    );
+    expect(tmux.screen(pair.client)).toContain(
+      `(encrypted; server peer id ${serverId}, checked against --peer-id)`,
+    );
+  });
+
+  it('works, then leaves', async () => {
+    await typeAndWait(pair, 'echo by id', /^by id$[\s\S]*\[exit 0\]/m);
+    const since = tmux.mark(pair.server);
+    tmux.type(pair.client, 'exit');
+    expect(await tmux.waitForExit(pair.client, 10_000)).toBe(0);
+    await tmux.waitFor(pair.server, /session closed by the client[\s\S]*waiting for/, 10_000, since);
+  });
+
+  /** Starts a client on the paired client's port against the waiting server; resolves to its screen. */
+  async function intrude(identity: string, args: string[]): Promise<string> {
+    const serverScreen = tmux.screen(pair.server);
+    const serverPort = /on port (\d+)/.exec(serverScreen)![1]!;
+    const clientPort = /waiting for 127\.0\.0\.1:(\d+)/.exec(serverScreen)![1]!;
+    const name = `intruder${++sessions}`;
+    tmux.start(
+      name,
+      shell(
+        'connect',
+        ...['--port', clientPort, '--peer', `127.0.0.1:${serverPort}`, '--identity', join(dir, identity)],
+        ...args,
+      ),
+      join(dir, 'client'),
+    );
+    expect(await tmux.waitForExit(name, 25_000)).toBe(1);
+    return tmux.screen(name);
+  }
+
+  it('refuses a client whose peer id is not allowed, and logs that id', async () => {
+    const strangerId = (await Identity.loadOrCreate(join(dir, 'ids/stranger.json'))).peerId;
+    const since = tmux.mark(pair.server);
+    const screen = await intrude('ids/stranger.json', ['--peer-id', serverId]);
+    expect(screen).toContain(
+      `antt-shell: refused by the server: our peer id is not in the server's allowed list (this side's peer id is ${strangerId})`,
+    );
+    expect(screen).not.toMatch(/antt:\.>|\n\s+at /);
+    await tmux.waitFor(
+      pair.server,
+      `[${strangerId} 127.0.0.1:${/waiting for 127\.0\.0\.1:(\d+)/.exec(tmux.screen(pair.server))![1]}] refused: handshake failed: peer id ${strangerId} is not in the allowed list`,
+      10_000,
+      since,
+    );
+  }, 40_000);
+
+  it('a client given another --peer-id refuses the server', async () => {
+    const since = tmux.mark(pair.server);
+    const screen = await intrude('ids/client.json', ['--peer-id', clientId]);
+    expect(screen).toContain(
+      `antt-shell: refused the server: its peer id is ${serverId}, not the --peer-id given here`,
+    );
+    await tmux.waitFor(pair.server, /the client refused this server/, 10_000, since);
   }, 40_000);
 });
 
