@@ -18,7 +18,7 @@ export interface SecurityOptions {
   allowedPeers?: Iterable<string>;
 }
 
-/** What a connection tells about its protection once open (both transports, once security is wired). */
+/** What a connection tells about its protection once open (both transports). */
 export type SecuredConnection = Connection & { readonly remotePeerId?: string; readonly encrypted?: boolean };
 
 /**
@@ -34,13 +34,8 @@ export async function securityOptions(args: SecurityArgs): Promise<SecurityOptio
   };
 }
 
-/**
- * `true`/`false` when the transport reports it; `undefined` for a transport that predates encryption
- * (it then ignores the security options, and the chat says so instead of pretending).
- */
-export function isEncrypted(connection: Connection): boolean | undefined {
-  const value = (connection as SecuredConnection).encrypted;
-  return typeof value === 'boolean' ? value : undefined;
+export function isEncrypted(connection: Connection): boolean {
+  return (connection as SecuredConnection).encrypted === true;
 }
 
 export function remotePeerIdOf(connection: Connection): string | undefined {
@@ -48,9 +43,26 @@ export function remotePeerIdOf(connection: Connection): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/** The chat never asks for `insecure`, so every connection is encrypted; anything else is said plainly. */
 export function describeProtection(connection: Connection): string {
-  const encrypted = isEncrypted(connection);
-  if (encrypted === true) return 'encrypted';
-  if (encrypted === false) return 'NOT encrypted';
-  return 'NOT encrypted: no encryption in this build of the transport';
+  return isEncrypted(connection) ? 'encrypted' : 'NOT encrypted';
+}
+
+/**
+ * A handshake failure (`ANTT_ERR_AUTH`) in words that stay the same from one attempt to the next (the
+ * two sides take turns at which one detects it, and the transports word it from that side), so the
+ * person sees it once rather than alternating lines.
+ */
+export function describeAuthFailure(message: string): string {
+  const reason = message.replace(/^the security handshake with (?:the peer )?\S+ failed: /, '');
+  if (/(did not prove it knows|did not prove we know) the passphrase/.test(reason)) {
+    return 'the passphrases do not match (a wrong --passphrase on one side)';
+  }
+  const notAllowed = /^peer id (\S+) is not in the allowed list/.exec(reason)?.[1];
+  if (notAllowed) return `its peer id is ${notAllowed}, not the --peer-id given here`;
+  const weAreNot = /our peer id is not in its allowed list \(this side's peer id is (\S+?)\)/.exec(
+    reason,
+  )?.[1];
+  if (weAreNot) return `it does not accept our peer id ${weAreNot} (its --peer-id names another)`;
+  return reason;
 }

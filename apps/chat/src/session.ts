@@ -10,7 +10,7 @@ import { clock, formatBytes, formatDuration, formatRtt } from './format.js';
 import { FileProblem, IncomingFile, openForSending, sendFile } from './file-transfer.js';
 import { type ChatMessage, decodeMessage, encodeMessage, MAX_TEXT_CHARS } from './messages.js';
 import type { Screen } from './screen.js';
-import { describeProtection, remotePeerIdOf, type SecurityOptions } from './security.js';
+import { describeAuthFailure, describeProtection, remotePeerIdOf, type SecurityOptions } from './security.js';
 import { type ConnectionPlan, createConnection, releaseConnection } from './transport.js';
 
 /** Each transport connect gives up after this; the chat then tries again until --connect-timeout. */
@@ -211,7 +211,7 @@ export class ChatSession {
         }
         return `network problem: ${error.message}`;
       case ErrorCode.AUTH:
-        return `the peer could not be authenticated: ${error.message}`;
+        return `the peer could not be authenticated: ${describeAuthFailure(error.message)}`;
       case ErrorCode.INVALID_ARGUMENT:
         this.#fatal(error);
         return 'fatal';

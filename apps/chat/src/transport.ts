@@ -24,7 +24,7 @@ export function createConnection(plan: ConnectionPlan): Connection {
     localPort: plan.localPort,
     remote: { host: plan.peer.host, port: plan.peer.port },
     idleTimeout: plan.idleTimeoutMs,
-    // Spread, not listed: a transport without security support ignores these.
+    // identity, passphrase and/or allowedPeers: never insecure, so every connection is encrypted.
     ...plan.security,
   };
   if (plan.transport === 'udp') return new UdpConnection(common);

@@ -1,10 +1,12 @@
 /**
  * Two real antt-chat processes in tmux, typed at and read from like a person would: lines both ways,
- * a peer that leaves, one that vanishes (kill -9) and comes back, a file with /send.
+ * a peer that leaves, one that vanishes (kill -9) and comes back, a file with /send, the encrypted
+ * status line, --peer-id instead of a passphrase, and peers refused for a wrong passphrase or peer id.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Identity } from '@antt/secure';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freePorts, startChat, workDir } from './helpers/chat.js';
 import { TmuxServer, tmuxAvailable } from './helpers/tmux.js';
@@ -120,6 +122,83 @@ describe.skipIf(!tmuxAvailable())('antt-chat in two terminals', () => {
     alice.type('still here');
     await bob.waitFor('<alice> still here');
     expect(alice.screen()).not.toMatch(/\n\s+at /);
+  });
+
+  it('says the connection is encrypted and names the peer id; with --peer-id instead of a passphrase too', async () => {
+    const [alicePort, bobPort] = (await freePorts(2)) as [number, number];
+    const aliceId = (await Identity.loadOrCreate(join(dir, 'a', 'identity.json'))).peerId;
+    const bobId = (await Identity.loadOrCreate(join(dir, 'b', 'identity.json'))).peerId;
+    const alice = startChat(server, {
+      name: 'alice',
+      port: alicePort,
+      peerPort: bobPort,
+      dir: join(dir, 'a'),
+      auth: ['--peer-id', bobId],
+    });
+    const bob = startChat(server, {
+      name: 'bob',
+      port: bobPort,
+      peerPort: alicePort,
+      dir: join(dir, 'b'),
+      auth: ['--peer-id', aliceId],
+    });
+    await alice.waitFor(`you are alice, peer id ${aliceId}`);
+    await alice.waitFor(
+      new RegExp(`connected to bob over udp \\(encrypted\\), peer id ${bobId}, rtt [\\d.]+ ms`),
+    );
+    await bob.waitFor(new RegExp(`connected to alice over udp \\(encrypted\\), peer id ${aliceId}`));
+    bob.type('/status');
+    await bob.waitFor(new RegExp(`peer id: +${aliceId}`));
+    await bob.waitFor(/transport: +udp from local port \d+, encrypted/);
+    alice.type('signed and sealed');
+    await bob.waitFor('<alice> signed and sealed');
+  });
+
+  it('refuses a peer with the wrong passphrase or another peer id: one clear line, still trying', async () => {
+    const [alicePort, bobPort] = (await freePorts(2)) as [number, number];
+    const alice = startChat(server, {
+      name: 'alice',
+      port: alicePort,
+      peerPort: bobPort,
+      dir: join(dir, 'a'),
+    });
+    const bob = startChat(server, {
+      name: 'bob',
+      port: bobPort,
+      peerPort: alicePort,
+      dir: join(dir, 'b'),
+      auth: ['--passphrase', 'a wrong guess'],
+    });
+    const wrong =
+      'the peer could not be authenticated: the passphrases do not match (a wrong --passphrase on one side); still trying';
+    await alice.waitFor(wrong, 15_000);
+    await bob.waitFor(wrong, 15_000);
+    bob.keys('C-c');
+    await bob.waitFor('[exited 0]');
+
+    // Carol knows the passphrase but insists on another peer id than alice's: refused on both sides.
+    const aliceId = (await Identity.loadOrCreate(join(dir, 'a', 'identity.json'))).peerId;
+    const someoneElse = (await Identity.loadOrCreate(join(dir, 'x', 'identity.json'))).peerId;
+    const carol = startChat(server, {
+      name: 'carol',
+      port: bobPort,
+      peerPort: alicePort,
+      dir: join(dir, 'c'),
+      auth: ['--passphrase', 'test passphrase', '--peer-id', someoneElse],
+    });
+    await carol.waitFor(
+      `the peer could not be authenticated: its peer id is ${aliceId}, not the --peer-id given here; still trying`,
+      15_000,
+    );
+    await alice.waitFor(
+      `the peer could not be authenticated: it does not accept our peer id ${aliceId} (its --peer-id names another); still trying`,
+      15_000,
+    );
+    // However many attempts failed meanwhile, each problem was said once, and nobody connected.
+    const screen = alice.screen();
+    expect(screen.split(wrong).length - 1).toBe(1);
+    expect(screen).not.toMatch(/connected to|\n\s+at /);
+    expect(carol.screen()).not.toMatch(/connected to/);
   });
 
   it('talks over tcp too, with the roles worked out by itself', async () => {

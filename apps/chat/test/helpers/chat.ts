@@ -32,6 +32,8 @@ export interface ChatSide {
   peerPort: number;
   dir: string;
   extra?: string[];
+  /** How this side authenticates the peer; default: the shared test passphrase. */
+  auth?: string[];
 }
 
 /** Starts one side in its own directory (identity, downloads and HOME live there). */
@@ -46,8 +48,7 @@ export function startChat(server: TmuxServer, side: ChatSide): Pane {
       String(side.port),
       '--peer',
       `127.0.0.1:${side.peerPort}`,
-      '--passphrase',
-      'test passphrase',
+      ...(side.auth ?? ['--passphrase', 'test passphrase']),
       '--name',
       side.name,
       '--identity',
