@@ -55,9 +55,10 @@ describe('antt-demo', () => {
     const row = /^(udp|tcp)\s+(yes|NO)\s+[\d.]+ ms\s+[\d.]+ MB\/s\s+[\d.]+ ms\s+\d+\s+hash ok$/;
     expect(udp).toMatch(row);
     expect(tcp).toMatch(row);
-    // Honest about encryption: a row says NO exactly when the note explains why.
-    const unencrypted = /^(udp|tcp)\s+NO/m.test(table);
-    expect(stdout.includes('ran UNENCRYPTED')).toBe(unencrypted);
+    // Both transports encrypt: every row says so, and no error about it.
+    expect(table).toMatch(/^udp\s+yes\s/m);
+    expect(table).toMatch(/^tcp\s+yes\s/m);
+    expect(stdout).not.toContain('UNENCRYPTED');
   });
 
   it('--help lists every flag the parser accepts, and the README shows it', () => {
