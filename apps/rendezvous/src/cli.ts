@@ -2,7 +2,10 @@ import { parseArgs } from 'node:util';
 import { AnttError, formatAddress } from '@antt/core';
 import {
   DEFAULT_MAX_REGISTRATIONS,
+  DEFAULT_MAX_RELAYS,
   DEFAULT_REGISTRATION_TTL_SEC,
+  DEFAULT_RELAY_IDLE_TIMEOUT_SEC,
+  DEFAULT_RELAY_RATE_BYTES_PER_SEC,
   DEFAULT_RENDEZVOUS_PORT,
   RENDEZVOUS_VERSION,
   RendezvousServer,
@@ -14,14 +17,20 @@ const STATS_INTERVAL_MS = 60_000;
 export const USAGE = `Usage: antt-rendezvous [options]
 
 Runs an Antt rendezvous server: peers register under a name, learn each other's candidate addresses
-(LAN and public) and a common start time, then punch a direct path. The same UDP port answers STUN
-Binding requests. Rendezvous protocol version ${RENDEZVOUS_VERSION}.
+(LAN and public) and a common start time, then punch a direct path. When punching fails, the server
+relays their (end-to-end encrypted) Antt datagrams on the same port. The same UDP port answers STUN
+Binding requests. Rendezvous protocol version ${RENDEZVOUS_VERSION} with the relay extension.
 
 Options:
   --port n                  UDP port to listen on (default ${DEFAULT_RENDEZVOUS_PORT}; 0 picks a free one).
   --host address            Address to bind (default 0.0.0.0; an IPv6 address binds IPv6).
   --registration-ttl s      Seconds a registration lives without a refresh (default ${DEFAULT_REGISTRATION_TTL_SEC}).
   --max-registrations n     Registrations held at once; more are refused (default ${DEFAULT_MAX_REGISTRATIONS}).
+  --max-relays n            Relays held at once, one per relayed pair; more are refused
+                            (default ${DEFAULT_MAX_RELAYS}; 0 turns relaying off).
+  --relay-rate bytes/s      Bytes per second each relay forwards, both directions together; the
+                            excess is dropped (default ${DEFAULT_RELAY_RATE_BYTES_PER_SEC}).
+  --relay-idle s            Seconds without traffic after which a relay is dropped (default ${DEFAULT_RELAY_IDLE_TIMEOUT_SEC}).
   -h, --help                Show this help.
 
 Stops on SIGINT or SIGTERM. Exit status: 0 after a clean stop, 1 when the port cannot be bound,
@@ -37,6 +46,9 @@ export interface ServerSettings {
   port: number;
   registrationTtlSec: number;
   maxRegistrations: number;
+  maxRelays: number;
+  relayRateBytesPerSec: number;
+  relayIdleTimeoutSec: number;
 }
 
 class UsageError extends Error {}
@@ -52,6 +64,9 @@ export function parseCli(argv: string[]): ServerSettings | 'help' {
         host: { type: 'string' },
         'registration-ttl': { type: 'string' },
         'max-registrations': { type: 'string' },
+        'max-relays': { type: 'string' },
+        'relay-rate': { type: 'string' },
+        'relay-idle': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -77,6 +92,21 @@ export function parseCli(argv: string[]): ServerSettings | 'help' {
       DEFAULT_MAX_REGISTRATIONS,
       1,
       10_000_000,
+    ),
+    maxRelays: integer(values['max-relays'], '--max-relays', DEFAULT_MAX_RELAYS, 0, 1_000_000),
+    relayRateBytesPerSec: integer(
+      values['relay-rate'],
+      '--relay-rate',
+      DEFAULT_RELAY_RATE_BYTES_PER_SEC,
+      1_000,
+      4_000_000_000,
+    ),
+    relayIdleTimeoutSec: integer(
+      values['relay-idle'],
+      '--relay-idle',
+      DEFAULT_RELAY_IDLE_TIMEOUT_SEC,
+      1,
+      65_535,
     ),
   };
 }
@@ -121,7 +151,10 @@ export async function runCli(
   }
   io.stdout(
     `antt-rendezvous listening on udp ${formatAddress(server.address)} (rendezvous v${RENDEZVOUS_VERSION} and STUN; ` +
-      `registrations live ${settings.registrationTtlSec} s, at most ${settings.maxRegistrations})\n`,
+      `registrations live ${settings.registrationTtlSec} s, at most ${settings.maxRegistrations}; ` +
+      (settings.maxRelays > 0
+        ? `at most ${settings.maxRelays} relays of ${settings.relayRateBytesPerSec} bytes/s each)\n`
+        : 'relaying off)\n'),
   );
   onListening?.(server);
   let last = '';
@@ -146,6 +179,9 @@ function formatStats(server: RendezvousServer): string {
   return (
     `registrations ${s.registrations}, peers paired ${s.peersPaired}, STUN answered ${s.stunAnswered}, ` +
     `received ${s.received}, sent ${s.sent}, dropped: rate ${s.droppedRateLimited}, amplification ${s.droppedAmplification}, ` +
-    `malformed ${s.droppedMalformed}, bad cookie ${s.droppedBadCookie}`
+    `malformed ${s.droppedMalformed}, bad cookie ${s.droppedBadCookie}; ` +
+    `relays ${s.relays} (allocated ${s.relaysAllocated}, refused ${s.relaysRefused}, expired ${s.relaysExpired}), ` +
+    `relayed ${s.relayedDatagrams} datagrams ${s.relayedBytes} bytes, dropped: relay rate ${s.relayDroppedRate}, ` +
+    `unknown source ${s.relayDroppedUnknownSource}`
   );
 }
