@@ -90,6 +90,24 @@ export class SealingKey extends DirectionKey {
    * twice would reuse a nonce, so it throws (retransmit the sealed bytes, or use a new packet number).
    */
   seal(packetNumber: PacketNumber, header: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    const out = Buffer.allocUnsafe(plaintext.length + TAG_BYTES);
+    this.sealInto(packetNumber, header, plaintext, out, 0);
+    return out;
+  }
+
+  /**
+   * {@link seal}, writing ciphertext || tag into `out` at `offset` instead of a fresh buffer (one
+   * allocation and one copy less per datagram); returns the bytes written (plaintext length + 16).
+   * `plaintext` may be the very bytes it is written over (sealing a datagram in place): the cipher has
+   * read all of it before anything is written. Throws like {@link seal}, and when `out` is too short.
+   */
+  sealInto(
+    packetNumber: PacketNumber,
+    header: Uint8Array,
+    plaintext: Uint8Array,
+    out: Uint8Array,
+    offset: number,
+  ): number {
     const pn = toPacketNumber(packetNumber);
     if (pn < 0) {
       throw new AnttError(
@@ -103,18 +121,25 @@ export class SealingKey extends DirectionKey {
         `packet number ${pn} was not above the last sealed one (${this.lastPacketNumber}): that would reuse a nonce`,
       );
     }
-    const cipher = createCipheriv(this.algorithm as 'aes-256-gcm', this.keyFor(pn), this.nonceFor(pn), {
-      authTagLength: TAG_BYTES,
-    });
-    cipher.setAAD(header, { plaintextLength: plaintext.length });
-    const out = Buffer.allocUnsafe(plaintext.length + TAG_BYTES);
+    const length = plaintext.length + TAG_BYTES;
+    if (offset < 0 || offset + length > out.length) {
+      throw new AnttError(
+        ErrorCode.INVALID_ARGUMENT,
+        `sealing ${plaintext.length} bytes needs ${length} bytes at offset ${offset} of a ${out.length}-byte buffer`,
+      );
+    }
+    // The tag length is the default (16) of both ciphers, and GCM and ChaCha20-Poly1305 need no
+    // plaintext length for the AAD: no option objects to validate on this per-datagram path.
+    const cipher = createCipheriv(this.algorithm as 'aes-256-gcm', this.keyFor(pn), this.nonceFor(pn));
+    cipher.setAAD(header);
+    // update() returns a new buffer: it has read all of `plaintext` before `out` is written.
     const body = cipher.update(plaintext);
-    body.copy(out, 0);
+    out.set(body, offset);
     cipher.final();
-    cipher.getAuthTag().copy(out, plaintext.length);
+    out.set(cipher.getAuthTag(), offset + plaintext.length);
     this.lastPacketNumber = pn;
     this.count++;
-    return out;
+    return length;
   }
 }
 

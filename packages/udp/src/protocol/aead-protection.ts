@@ -5,9 +5,9 @@
  * number), so a header changed on the way fails like a changed payload. Opening checks the replay window
  * first (RFC 4303 §3.4.3): a datagram seen before, or older than the window, is not even decrypted.
  *
- * Both directions work in place on the datagram buffer: `SealingKey.seal` returns a fresh buffer that is
- * copied back behind the header (a memcpy, small next to the cipher call), so the pooled send buffer is
- * what goes to the socket.
+ * Both directions work in place on the datagram buffer: `SealingKey.sealInto` writes ciphertext and tag
+ * behind the header of the pooled send buffer that goes to the socket (no buffer allocated per datagram);
+ * opening copies the plaintext back behind the header.
  */
 import { SEAL_OVERHEAD_BYTES, type TransportKeys } from '@antt/secure';
 import type { PacketProtection } from './protection.js';
@@ -26,13 +26,16 @@ export class AeadProtection implements PacketProtection {
   }
 
   seal(datagram: Uint8Array, headerBytes: number, payloadEnd: number, packetNumber: number): number {
-    const sealed = this.#keys.send.seal(
-      packetNumber,
-      datagram.subarray(0, headerBytes),
-      datagram.subarray(headerBytes, payloadEnd),
+    return (
+      headerBytes +
+      this.#keys.send.sealInto(
+        packetNumber,
+        datagram.subarray(0, headerBytes),
+        datagram.subarray(headerBytes, payloadEnd),
+        datagram,
+        headerBytes,
+      )
     );
-    datagram.set(sealed, headerBytes);
-    return headerBytes + sealed.byteLength;
   }
 
   /** Where the payload ends, {@link OPEN_REPLAYED} or {@link OPEN_FORGED}. Never throws. */
