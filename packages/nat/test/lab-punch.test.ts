@@ -56,9 +56,10 @@ describeLab('UDP hole punching through the rendezvous server (namespace lab)', (
     b: LabHost,
     name: string,
     punchTimeoutMs = 5000,
+    mode: 'auto' | 'force-relay' = 'auto',
   ): Promise<[PeerOutcome, PeerOutcome]> {
     const run = (host: LabNode, role: string) =>
-      host.spawnNode(PEER_SCRIPT, [rendezvous, name, role, String(punchTimeoutMs)], {
+      host.spawnNode(PEER_SCRIPT, [rendezvous, name, role, String(punchTimeoutMs), mode], {
         env: ENV,
         timeoutMs: punchTimeoutMs + 40_000,
       });
@@ -172,5 +173,18 @@ describeLab('UDP hole punching through the rendezvous server (namespace lab)', (
     expect(pg.path.peerObserved).toMatchObject({ host: natF.publicAddress });
     expect(pf.path.reason).toContain(`${natG.publicAddress}:`);
     expect(pf.path.reason).toContain(`${g.address}:`);
+  }, 90_000);
+
+  it('(e) the pair of (a) forced through the relay: relayed goodput next to direct on one topology', async () => {
+    const natA = await lab.addRouter('eimH', { mapping: 'endpoint-independent', unsolicited: 'drop' });
+    const natB = await lab.addRouter('eimI', { mapping: 'endpoint-independent', unsolicited: 'drop' });
+    const a = await lab.addHost('h', { behind: natA });
+    const b = await lab.addHost('i', { behind: natB });
+    const outcomes = await meet('EIM NAT <-> EIM NAT, forceRelay', a, b, 'meet-e', 5000, 'force-relay');
+    expectTransfer(outcomes);
+    for (const outcome of outcomes) {
+      expect(outcome.path).toMatchObject({ kind: 'relayed', reason: 'forceRelay', tried: [] });
+    }
+    expect(outcomes[0].path).toMatchObject({ peerObserved: { host: natB.publicAddress } });
   }, 90_000);
 });
