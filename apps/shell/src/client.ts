@@ -116,9 +116,15 @@ function connectFailure(error: unknown, config: ConnectConfig, timeoutMs: number
   return `cannot connect to ${peer}: ${(error as Error).message}`;
 }
 
+export const PASSPHRASE_MISMATCH = /(did not prove it knows|did not prove we know) the passphrase/;
+
 /** The transport's handshake error, said from the client's side in one line. */
 export function describeAuthFailure(message: string): string {
   const reason = message.replace(/^the security handshake with (?:the peer )?\S+ failed: /, '');
+  // Either side may be the one that notices (over UDP the roles come from random connection ids).
+  if (PASSPHRASE_MISMATCH.test(reason)) {
+    return "refused: the server's passphrase is not this one (wrong passphrase on one side)";
+  }
   const rejected = /^the peer rejected the handshake: (.*)$/.exec(reason)?.[1];
   if (rejected !== undefined)
     return `refused by the server: ${rejected.replace(/\bits allowed list\b/, "the server's allowed list")}`;

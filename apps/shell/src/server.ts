@@ -6,6 +6,7 @@ import { AnttError, type Connection, ErrorCode, formatAddress } from '@antt/core
 import type { Identity } from '@antt/secure';
 import { PROGRAM, type ServeConfig } from './cli.js';
 import { openConnection, peerInfo } from './connection.js';
+import { PASSPHRASE_MISMATCH } from './client.js';
 import { greetClient, RefusedError } from './greeting.js';
 import { Jail } from './jail.js';
 import { ProtocolMessageError } from './protocol.js';
@@ -139,6 +140,10 @@ const HANDSHAKE_PREFIX = /^the security handshake with (?:the peer )?\S+ failed:
 export function describeRefusal(address: string, message: string): string {
   const id = new RegExp(`peer id (${PEER_ID}) is not in the allowed list`).exec(message)?.[1];
   const reason = message.replace(HANDSHAKE_PREFIX, '');
+  // Either side may be the one that notices (over UDP the roles come from random connection ids).
+  if (PASSPHRASE_MISMATCH.test(reason)) {
+    return `[${id ?? 'peer id unknown'} ${address}] refused: wrong passphrase (the client's is not this server's)`;
+  }
   const theirs = /^the peer rejected the handshake: (.*)$/.exec(reason)?.[1];
   const said =
     theirs === undefined

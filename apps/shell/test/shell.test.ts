@@ -211,13 +211,13 @@ describe('over UDP', () => {
     expect(await tmux.waitForExit(intruder, 25_000)).toBe(1);
     const screen = tmux.screen(intruder);
     expect(screen).toMatch(
-      /^antt-shell: refused by the server: we did not prove we know the passphrase \(wrong passphrase\?\)$/m,
+      /^antt-shell: refused: the server's passphrase is not this one \(wrong passphrase on one side\)$/m,
     );
     expect(screen).not.toMatch(/antt:\.>|\n\s+at /);
     // With a wrong passphrase the peer never proves an id, so the log says so.
     await tmux.waitFor(
       pair.server,
-      /^\S+Z \[peer id unknown 127\.0\.0\.1:\d+\] refused: handshake failed: the peer did not prove it knows the passphrase/m,
+      /^\S+Z \[peer id unknown 127\.0\.0\.1:\d+\] refused: wrong passphrase \(the client's is not this server's\)$/m,
       10_000,
       since,
     );
