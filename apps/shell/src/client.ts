@@ -112,18 +112,27 @@ function connectFailure(error: unknown, config: ConnectConfig, timeoutMs: number
   if (AnttError.is(error) && error.code === ErrorCode.TIMEOUT) {
     return `no answer from ${peer} within ${timeoutMs / 1000} s: is \`${PROGRAM} serve --port ${config.peer.port} --peer <this host>:${config.port} --transport ${config.transport}\` running there?`;
   }
-  if (AnttError.is(error) && error.code === ErrorCode.AUTH) return describeAuthFailure(error.message);
+  if (AnttError.is(error) && error.code === ErrorCode.AUTH)
+    return describeAuthFailure(error.message, config.passphrase !== undefined);
   return `cannot connect to ${peer}: ${(error as Error).message}`;
 }
 
 export const PASSPHRASE_MISMATCH = /(did not prove it knows|did not prove we know) the passphrase/;
+/** The transports' words, from either side, for a passphrase given on one side only. */
+export const PASSPHRASE_ON_ONE_SIDE =
+  /uses a passphrase but none is configured here|a passphrase is configured here but the peer did not use one|one side is configured with a passphrase and the other is not/;
 
 /** The transport's handshake error, said from the client's side in one line. */
-export function describeAuthFailure(message: string): string {
+export function describeAuthFailure(message: string, withPassphrase: boolean): string {
   const reason = message.replace(/^the security handshake with (?:the peer )?\S+ failed: /, '');
   // Either side may be the one that notices (over UDP the roles come from random connection ids).
   if (PASSPHRASE_MISMATCH.test(reason)) {
     return "refused: the server's passphrase is not this one (wrong passphrase on one side)";
+  }
+  if (PASSPHRASE_ON_ONE_SIDE.test(reason)) {
+    return withPassphrase
+      ? 'refused: the server takes no passphrase (it allows clients by peer id): connect with --peer-id only'
+      : 'refused: the server requires a passphrase: add --passphrase (or --passphrase-file)';
   }
   const rejected = /^the peer rejected the handshake: (.*)$/.exec(reason)?.[1];
   if (rejected !== undefined)

@@ -6,7 +6,7 @@ import { AnttError, type Connection, ErrorCode, formatAddress } from '@antt/core
 import type { Identity } from '@antt/secure';
 import { PROGRAM, type ServeConfig } from './cli.js';
 import { openConnection, peerInfo } from './connection.js';
-import { PASSPHRASE_MISMATCH } from './client.js';
+import { PASSPHRASE_MISMATCH, PASSPHRASE_ON_ONE_SIDE } from './client.js';
 import { greetClient, RefusedError } from './greeting.js';
 import { Jail } from './jail.js';
 import { ProtocolMessageError } from './protocol.js';
@@ -84,7 +84,8 @@ export async function serve(
         continue;
       }
       if (code === ErrorCode.NETWORK || code === ErrorCode.INVALID_ARGUMENT) throw error;
-      if (code === ErrorCode.AUTH) log(describeRefusal(peerAddress, (error as Error).message));
+      if (code === ErrorCode.AUTH)
+        log(describeRefusal(peerAddress, (error as Error).message, config.passphrase !== undefined));
       else log(`connection attempt from ${peerAddress} failed: ${(error as Error).message}`);
       await pause(RETRY_PAUSE_MS, signal);
       continue;
@@ -137,12 +138,15 @@ const HANDSHAKE_PREFIX = /^the security handshake with (?:the peer )?\S+ failed:
  * in the bracket when the handshake learnt it (an id not in the allowed list), else "peer id unknown"
  * (with a wrong passphrase the peer never proves an id).
  */
-export function describeRefusal(address: string, message: string): string {
+export function describeRefusal(address: string, message: string, withPassphrase: boolean): string {
   const id = new RegExp(`peer id (${PEER_ID}) is not in the allowed list`).exec(message)?.[1];
   const reason = message.replace(HANDSHAKE_PREFIX, '');
   // Either side may be the one that notices (over UDP the roles come from random connection ids).
   if (PASSPHRASE_MISMATCH.test(reason)) {
     return `[${id ?? 'peer id unknown'} ${address}] refused: wrong passphrase (the client's is not this server's)`;
+  }
+  if (PASSPHRASE_ON_ONE_SIDE.test(reason)) {
+    return `[${id ?? 'peer id unknown'} ${address}] refused: ${withPassphrase ? 'the client gave no passphrase' : 'the client gave a passphrase, this server takes none (it allows by peer id)'}`;
   }
   const theirs = /^the peer rejected the handshake: (.*)$/.exec(reason)?.[1];
   const said =

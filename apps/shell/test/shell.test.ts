@@ -290,6 +290,20 @@ describe('with peer ids instead of a passphrase', () => {
     );
   }, 40_000);
 
+  it('a client with a passphrase the server does not take is told so, and it is logged', async () => {
+    const since = tmux.mark(pair.server);
+    const screen = await intrude('ids/client.json', ['--peer-id', serverId, '--passphrase', PASSPHRASE]);
+    expect(screen).toContain(
+      'antt-shell: refused: the server takes no passphrase (it allows clients by peer id): connect with --peer-id only',
+    );
+    await tmux.waitFor(
+      pair.server,
+      /\] refused: the client gave a passphrase, this server takes none \(it allows by peer id\)$/m,
+      10_000,
+      since,
+    );
+  }, 40_000);
+
   it('a client given another --peer-id refuses the server', async () => {
     const since = tmux.mark(pair.server);
     const screen = await intrude('ids/client.json', ['--peer-id', clientId]);
