@@ -58,6 +58,13 @@ export function describeAuthFailure(message: string): string {
   if (/(did not prove it knows|did not prove we know) the passphrase/.test(reason)) {
     return 'the passphrases do not match (a wrong --passphrase on one side)';
   }
+  if (
+    /uses a passphrase but none is configured here|a passphrase is configured here but the peer did not use one|one side is configured with a passphrase and the other is not/.test(
+      reason,
+    )
+  ) {
+    return 'one side gives a --passphrase and the other does not (give the same one on both sides, or none)';
+  }
   const notAllowed = /^peer id (\S+) is not in the allowed list/.exec(reason)?.[1];
   if (notAllowed) return `its peer id is ${notAllowed}, not the --peer-id given here`;
   const weAreNot = /our peer id is not in its allowed list \(this side's peer id is (\S+?)\)/.exec(
