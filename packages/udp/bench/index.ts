@@ -28,9 +28,18 @@ const kinds = (only ?? [
   'antt1200',
   'antt-insecure',
   'antt',
+  'hyperdht',
 ]) as Kind[];
 /** `antt*` rows are encrypted (passphrase); `-insecure` rows the same with `insecure: true`. */
-export type Kind = 'raw' | 'tcp' | 'udx' | 'antt' | 'antt1200' | 'antt-insecure' | 'antt1200-insecure';
+export type Kind =
+  | 'raw'
+  | 'tcp'
+  | 'udx'
+  | 'antt'
+  | 'antt1200'
+  | 'antt-insecure'
+  | 'antt1200-insecure'
+  | 'hyperdht';
 /** A transfer that has not finished after this long is stopped and reported as such. */
 const TRANSFER_TIMEOUT_MS = 120_000;
 
@@ -79,7 +88,7 @@ function peer(
     '--conditions=source',
     '--import',
     'tsx',
-    join(here, 'peer.ts'),
+    join(here, args[1] === 'hyperdht' ? 'hyperdht-peer.ts' : 'peer.ts'),
     ...args,
   ];
   const child = netns
@@ -175,6 +184,7 @@ const LABELS: Record<Kind, string> = {
   antt1200: 'Antt/UDP encrypted, 1200 B fixed',
   'antt-insecure': 'Antt/UDP insecure (MTU discovery)',
   antt: 'Antt/UDP encrypted (MTU discovery)',
+  hyperdht: 'hyperdht encrypted stream (local testnet)',
 };
 
 export function printTable(results: Result[]): void {
@@ -225,12 +235,22 @@ async function main(): Promise<void> {
   if (process.argv.includes('--no-lab')) console.log('lab rows skipped: --no-lab');
   else {
     const { labRows } = await import('./lab.js');
-    results.push(...(await labRows({ quick, kinds, transfer })));
+    // hyperdht runs on loopback only (its testnet and NAT traversal are not set up in the lab).
+    results.push(...(await labRows({ quick, kinds: kinds.filter((k) => k !== 'hyperdht'), transfer })));
   }
   console.log(
     `\nAntt/UDP benchmark, ${new Date().toISOString()}, node ${process.version}, ${quick ? 'quick' : 'full'}`,
   );
   printTable(results);
+  for (const h of results.filter((r) => r.kind === 'hyperdht' && !r.failed)) {
+    for (const kind of ['antt', 'antt1200'] as const) {
+      const a = results.find((r) => r.kind === kind && r.path === h.path && r.total === h.total && !r.failed);
+      if (a) {
+        const ratio = (a.goodputMBps / h.goodputMBps).toFixed(2);
+        console.log(`${h.path} ${h.total / MiB} MiB: ${LABELS[kind]} / hyperdht = ${ratio}x`);
+      }
+    }
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
