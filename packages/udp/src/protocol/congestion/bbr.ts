@@ -40,7 +40,8 @@ export class Bbr implements CongestionController {
   readonly name = 'bbr';
   congestionWindow: number;
   mode: Mode = 'startup';
-  readonly #datagramBytes: number;
+  /** The largest datagram sent so far: path-MTU discovery grows it after construction. */
+  #datagramBytes: number;
   /** Per-round maximum delivery rate (bytes/ms) for the last rounds, as a ring. */
   readonly #roundMax = new Float64Array(BANDWIDTH_WINDOW_ROUNDS);
   #round = 0;
@@ -73,7 +74,11 @@ export class Bbr implements CongestionController {
     return Math.max(this.#pacingGain * this.bandwidth, initial);
   }
 
-  onPacketSent(): void {}
+  onPacketSent(_now: number, bytes: number): void {
+    // Floors are counted in datagrams; once path-MTU discovery enlarges them, a floor computed from the
+    // initial size would hold less than one datagram and leave the sender trickling one packet per RTT.
+    if (bytes > this.#datagramBytes) this.#datagramBytes = bytes;
+  }
 
   onAck(event: AckEvent): void {
     // An app-limited sample (keepalives, a trickle of messages) that does not raise the estimate says
@@ -88,7 +93,10 @@ export class Bbr implements CongestionController {
       this.#nextRoundDelivered = event.delivered;
       this.#round++;
       this.#roundMax[this.#round % BANDWIDTH_WINDOW_ROUNDS] = 0;
-      this.#checkFullBandwidth();
+      // draft-cardwell-iccrg-bbr-congestion-control-00 §4.3.2.2: only rounds that were not app-limited
+      // can show that the pipe is full. Pings on an idle connection must not end STARTUP with their
+      // tiny delivery rate as the path's bandwidth.
+      if (!event.appLimited) this.#checkFullBandwidth();
     }
     const slot = this.#round % BANDWIDTH_WINDOW_ROUNDS;
     // App-limited samples only count when they raise the estimate (they understate the path).

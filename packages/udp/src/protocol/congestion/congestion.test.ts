@@ -102,4 +102,37 @@ describe('BBR-style controller', () => {
     expect(cc.mode).toBe('startup');
     expect(cc.congestionWindow).toBe(4 * MSS);
   });
+
+  it('stays in startup through app-limited pings on an idle connection', () => {
+    // Ten ping-pongs before a bulk transfer: each ack is app-limited and its delivery rate creeps up.
+    // Taking those rounds as "the pipe is full" once left the path's bandwidth at a ping's rate.
+    const cc = new Bbr(MSS);
+    const rtt = new RttEstimator();
+    let delivered = 0;
+    for (let round = 0; round < 10; round++) {
+      rtt.update(1, 0);
+      const packetDelivered = delivered;
+      delivered += 40;
+      cc.onAck(
+        ackEvent(rtt, {
+          now: round,
+          ackedBytes: 40,
+          delivered,
+          packetDelivered,
+          appLimited: true,
+          deliveryRate: 40 + round,
+        }),
+      );
+    }
+    expect(cc.mode).toBe('startup');
+  });
+
+  it('counts its minimum window in the datagrams it really sends after path-MTU growth', () => {
+    const cc = new Bbr(MSS);
+    const large = 16 * 1024;
+    cc.onPacketSent(0, large);
+    const rtt = new RttEstimator();
+    cc.onLoss({ now: 1, lostBytes: large, largestLostTimeSent: 1, persistentCongestion: true, rtt });
+    expect(cc.congestionWindow).toBe(4 * large);
+  });
 });
