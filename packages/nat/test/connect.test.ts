@@ -94,6 +94,13 @@ describe('connect() on loopback', () => {
     const stats = server.stats();
     expect(stats).toMatchObject({ relays: 1, relaysAllocated: 1 });
     expect(stats.relayedBytes).toBeGreaterThan(200_000);
+    // Once connected, nothing of the rendezvous protocol is sent any more (no stray CONNECT or
+    // RELAY-ALLOC retransmissions): only relayed Antt datagrams.
+    const before = server.stats();
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const after = server.stats();
+    expect(after.received).toBe(before.received);
+    expect(after.droppedBadCookie).toBe(0);
   });
 
   it('a relay refused by the server fails in the relay stage', async () => {

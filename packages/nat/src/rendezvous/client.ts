@@ -97,6 +97,8 @@ export class RendezvousClient {
   #peerInfo: PeerInfo | undefined;
   #peerInfoWaiter: ((info: PeerInfo) => void) | undefined;
   #closed = false;
+  /** Ends every retransmission still going (a CONNECT raced by a pushed PEER-INFO) on close(). */
+  readonly #closing = new AbortController();
 
   constructor(server: Address, send: SendDatagramTo) {
     this.server = server;
@@ -194,6 +196,9 @@ export class RendezvousClient {
     const started = performance.now();
     let notFound = 0;
     let answered = false;
+    // The CONNECT retransmissions end with the lookup, however it ends (a pushed PEER-INFO included).
+    const lookupDone = new AbortController();
+    const signal = AbortSignal.any([scope.signal, lookupDone.signal]);
     try {
       const pushed = new Promise<PeerInfo>((resolve) => {
         this.#peerInfoWaiter = resolve;
@@ -203,7 +208,7 @@ export class RendezvousClient {
           this.#transact(
             (id) => this.#connectBytes(target, id),
             (m) => m.type === MessageType.PEER_NOT_FOUND,
-            scope.signal,
+            signal,
           ),
           pushed,
         ]);
@@ -232,6 +237,7 @@ export class RendezvousClient {
         if (this.#peerInfo) return this.#peerInfo;
       }
     } finally {
+      lookupDone.abort();
       this.#peerInfoWaiter = undefined;
       scope.done();
     }
@@ -299,6 +305,7 @@ export class RendezvousClient {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
     if (this.#registered) {
       const bytes = encodeRendezvousMessage({
@@ -366,9 +373,10 @@ export class RendezvousClient {
   #transact(
     makeRequest: (transactionId: Uint8Array) => Uint8Array,
     accept: (message: RendezvousMessage) => boolean,
-    signal: AbortSignal,
+    callerSignal: AbortSignal,
     onAttempt?: () => void,
   ): Promise<RendezvousMessage | undefined> {
+    const signal = AbortSignal.any([callerSignal, this.#closing.signal]);
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       let rto = INITIAL_RTO_MS;
