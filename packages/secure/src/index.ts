@@ -87,3 +87,10 @@ export {
   SealingKey,
   type TransportKeys,
 } from './transport-keys.js';
+export {
+  createSecureContext,
+  type ResolvedSecurity,
+  resolveSecurityOptions,
+  SECURITY_CHOICES,
+  type TransportSecurityOptions,
+} from './transport-options.js';
