@@ -20,6 +20,14 @@
  */
 import { assertLabAvailable } from './availability.js';
 import { LabError, runCommand, tryCommand } from './command.js';
+import {
+  DELAY_DEVICE,
+  DELAY_SOURCE,
+  DELAY_SYSCTLS,
+  delayRoutes,
+  MAX_DELAY_MS,
+  TUN_OPENER_SOURCE,
+} from './delay.js';
 import { IMPAIR_TABLE, lossRuleset, ROUTER_TABLE, replaceTable, routerRuleset } from './nftables.js';
 import { LabHost, type LabNode, LabRouter, lanPrefix, type RouterOptions, type Uplink } from './nodes.js';
 import type { LabProcess } from './process.js';
@@ -45,6 +53,8 @@ const MIN_TBF_BURST_BYTES = 4 * 1514;
 /** A token bucket holds 20 ms at the configured rate (at least a few full frames). */
 const TBF_BURST_SECONDS = 0.02;
 const STOP_PROCESS_GRACE_MS = 500;
+/** How long the delaying process may take to attach to its TUN device. */
+const DELAY_START_TIMEOUT_MS = 10_000;
 
 /** Sysctls every lab namespace gets: no IPv6 chatter on the bridges. */
 const COMMON_SYSCTLS = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'];
@@ -154,6 +164,10 @@ export class Lab {
     if ((options.hairpin as boolean | undefined) === true) {
       throw new LabError('usage', 'hairpin: true is not supported by the lab routers (see NETWORK.md)');
     }
+    const delayMs = options.delayMs ?? 0;
+    if (!(delayMs >= 0 && delayMs <= MAX_DELAY_MS)) {
+      throw new LabError('usage', `delayMs must be 0..${MAX_DELAY_MS}, got ${options.delayMs}`);
+    }
     const namespace = this.#claim(name);
     const routerIndex = this.#nextRouter++;
     const lanSubnet = options.lanSubnet ?? `10.0.${routerIndex}.0/24`;
@@ -163,6 +177,7 @@ export class Lab {
       unsolicited: options.unsolicited ?? 'drop',
       blockUdp: options.blockUdp ?? false,
       ...(options.udpTimeoutSec === undefined ? {} : { udpTimeoutSec: options.udpTimeoutSec }),
+      ...(delayMs > 0 ? { delayMs } : {}),
     } as const;
     const publicAddress = this.#nextPublicAddress();
     const uplink = {
@@ -176,7 +191,11 @@ export class Lab {
     await this.#ip(namespace, ['link', 'add', LAN_BRIDGE, 'type', 'bridge']);
     await this.#ip(namespace, ['addr', 'add', `${router.lanAddress}/24`, 'dev', LAN_BRIDGE]);
     await this.#ip(namespace, ['link', 'set', LAN_BRIDGE, 'up']);
-    const ruleset = routerRuleset({ ...resolved, wan: WAN_DEVICE });
+    const ruleset = routerRuleset({
+      ...resolved,
+      wan: WAN_DEVICE,
+      ...(delayMs > 0 ? { delay: { lanSubnet } } : {}),
+    });
     await this.#nft(namespace, replaceTable(ROUTER_TABLE, ruleset));
     if (resolved.udpTimeoutSec !== undefined) {
       const seconds = Math.max(1, Math.round(resolved.udpTimeoutSec));
@@ -186,7 +205,32 @@ export class Lab {
         `net.netfilter.nf_conntrack_udp_timeout_stream=${seconds}`,
       ]);
     }
+    if (delayMs > 0) await this.#startDelay(router, delayMs);
     return this.#register(router);
+  }
+
+  /**
+   * The router's TUN hop (see delay.ts): a persistent device, the process that holds packets on it, then
+   * the routes, so no forwarded packet skips the delay once addRouter() resolved.
+   */
+  async #startDelay(router: LabRouter, delayMs: number): Promise<void> {
+    const { namespace } = router;
+    await this.#ip(namespace, ['tuntap', 'add', 'dev', DELAY_DEVICE, 'mode', 'tun']);
+    const hop = router.exec([
+      'perl',
+      '-e',
+      TUN_OPENER_SOURCE,
+      DELAY_DEVICE,
+      process.execPath,
+      '-e',
+      DELAY_SOURCE,
+      '--',
+      '[eval]',
+      String(delayMs),
+    ]);
+    await hop.waitForOutput('DELAYING', { timeoutMs: DELAY_START_TIMEOUT_MS });
+    await this.#sysctl(namespace, DELAY_SYSCTLS);
+    for (const args of delayRoutes(WAN_DEVICE)) await this.#ip(namespace, args);
   }
 
   /**

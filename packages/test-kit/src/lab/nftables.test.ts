@@ -30,6 +30,19 @@ describe('routerRuleset', () => {
   });
 });
 
+describe('routerRuleset with a delay', () => {
+  const base = { mapping: 'endpoint-independent', unsolicited: 'drop', blockUdp: false, wan: 'wan' } as const;
+
+  it('leaves the LAN-side passes through the TUN device untracked, and the NAT rule as it was', () => {
+    expect(routerRuleset(base)).not.toContain('notrack');
+    const delayed = routerRuleset({ ...base, delay: { lanSubnet: '10.0.7.0/24' } });
+    expect(delayed).toContain('hook prerouting priority raw');
+    expect(delayed).toContain('iifname "lan" notrack');
+    expect(delayed).toContain('iifname "dly" ip daddr 10.0.7.0/24 notrack');
+    expect(delayed).toMatch(/oifname "wan" masquerade\n/);
+  });
+});
+
 describe('lossRuleset', () => {
   it('draws against a threshold in hundredths of a percent, on the way in and out', () => {
     const rules = lossRuleset(2.5);

@@ -2,6 +2,7 @@
  * nftables rulesets for lab routers and for random loss, as plain text (so they are unit-testable
  * without root and readable in a failure message).
  */
+import { delayRawChain } from './delay.js';
 
 /** How a router picks the outside port of a new flow. */
 export type NatMapping = 'endpoint-independent' | 'endpoint-dependent';
@@ -13,6 +14,8 @@ export interface RouterRulesetOptions {
   unsolicited: UnsolicitedPolicy;
   blockUdp: boolean;
   wan: string;
+  /** The router delays forwarded packets through a TUN device (see delay.ts); its LAN subnet. */
+  delay?: { lanSubnet: string };
 }
 
 export const ROUTER_TABLE = 'antt_router';
@@ -61,6 +64,7 @@ export function routerRuleset(options: RouterRulesetOptions): string {
     '    ct state established,related accept',
     ...unsolicited.map((rule) => `    ${rule}`),
     '  }',
+    ...(options.delay ? delayRawChain(options.delay.lanSubnet) : []),
     '}',
   ];
   return `${lines.join('\n')}\n`;

@@ -17,6 +17,13 @@ export interface RouterOptions {
   unsolicited?: UnsolicitedPolicy;
   /** Conntrack UDP timeouts in the router (unreplied and stream); Linux defaults are 30 s and 120 s. */
   udpTimeoutSec?: number;
+  /**
+   * One-way delay, in ms, for every packet the router forwards between its LAN and the internet (both
+   * directions): a host behind it sees its round trip to the internet grow by twice this. A userspace
+   * hop through a TUN device (no netem here; see delay.ts); needs `perl`. The router's own packets
+   * (ICMP errors it sends) and LAN-to-LAN traffic are not delayed. Default 0 (no hop).
+   */
+  delayMs?: number;
   /** Drop every UDP datagram the router would forward (networks that allow only TCP). */
   blockUdp?: boolean;
   /** The LAN, as `a.b.c.0/24`; two routers may use the same one. Default 10.0.N.0/24. */
@@ -147,8 +154,11 @@ export class LabRouter extends LabNode {
   /** The router's address on its LAN, the default gateway of its hosts. */
   readonly lanAddress: string;
   readonly lanSubnet: string;
-  readonly options: Readonly<Required<Omit<RouterOptions, 'udpTimeoutSec' | 'lanSubnet' | 'hairpin'>>> & {
+  readonly options: Readonly<
+    Required<Omit<RouterOptions, 'udpTimeoutSec' | 'lanSubnet' | 'hairpin' | 'delayMs'>>
+  > & {
     udpTimeoutSec?: number;
+    delayMs?: number;
   };
   /** @internal */
   nextHost = 2;
