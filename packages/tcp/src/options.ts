@@ -1,5 +1,5 @@
 import { constants as bufferConstants } from 'node:buffer';
-import { isIP } from 'node:net';
+import { isIP, Socket } from 'node:net';
 import { type Address, AnttError, type BaseConnectionOptions, ErrorCode, parseAddress } from '@antt/core';
 import {
   type ResolvedSecurity,
@@ -18,12 +18,18 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
  * combined), `acceptAnyPeer: true`, or `insecure: true` (alone).
  */
 export interface TcpConnectionOptions extends BaseConnectionOptions, TcpSecurityOptions {
-  /** The port this side connects from (and briefly listens on). The peer targets it. */
-  localPort: number;
+  /**
+   * The port this side connects from (and briefly listens on). The peer targets it. Not needed with
+   * `socket`.
+   */
+  localPort?: number;
   /** Local IP address to bind. Default: every address of the remote's family. */
   localAddress?: string;
-  /** The peer's address as this side reaches it (behind NATs: its public address and mapped port). */
-  remote: { host: string; port: number } | string;
+  /**
+   * The peer's address as this side reaches it (behind NATs: its public address and mapped port). Not
+   * needed with `socket`.
+   */
+  remote?: { host: string; port: number } | string;
   /**
    * Must differ between the two peers (the prototype's `acts_as`). Decides who speaks first in the
    * handshake, never whether a connection can form.
@@ -41,6 +47,26 @@ export interface TcpConnectionOptions extends BaseConnectionOptions, TcpSecurity
    * handshake. Default 5 s.
    */
   handshakeTimeout?: number;
+  /**
+   * A `performance.now()` time before which the first connection attempt is not made: both peers of a
+   * NAT traversal start at the moment a rendezvous server gave them, so that their SYNs cross even routers
+   * that answer an unsolicited SYN with a reset. Default: at once.
+   */
+  startAt?: number;
+  /**
+   * What to do when an attempt is refused (a TCP reset). `'listen'` (default): listen on `localPort` for
+   * 50-250 ms, then connect again; this is what makes loopback and LANs work, where the reset comes from
+   * the peer's own kernel. `'reconnect'`: connect again after 1-5 ms; for paths through NATs, where the
+   * reset comes from the peer's router (its mapping not open yet) and listening cannot help, while every
+   * new SYN opens this side's mapping again.
+   */
+  onRefused?: 'listen' | 'reconnect';
+  /**
+   * A TCP connection that is already open to the peer, or to something that pipes bytes to it (a relay):
+   * the HELLO and security handshakes run on it, with no simultaneous open. `localPort` and `remote` are
+   * then taken from it. The connection owns it from then on.
+   */
+  socket?: Socket;
 }
 
 export interface ResolvedTcpOptions {
@@ -52,6 +78,9 @@ export interface ResolvedTcpOptions {
   keepAliveIntervalMs: number | undefined;
   handshakeTimeoutMs: number;
   security: ResolvedSecurity;
+  startAt: number | undefined;
+  onRefused: 'listen' | 'reconnect';
+  socket: Socket | undefined;
 }
 
 export function resolveTcpOptions(options: TcpConnectionOptions): ResolvedTcpOptions {
@@ -60,8 +89,29 @@ export function resolveTcpOptions(options: TcpConnectionOptions): ResolvedTcpOpt
       'new TcpConnection() needs { localPort, remote: { host, port }, role } and a passphrase, allowedPeers, acceptAnyPeer or insecure',
     );
   }
-  const localPort = port(options.localPort, 'localPort');
-  const remote = remoteAddress(options.remote);
+  const socket = options.socket;
+  if (socket !== undefined && !(socket instanceof Socket)) {
+    throw invalid('option socket must be a connected net.Socket');
+  }
+  if (socket && (socket.remotePort === undefined || socket.localPort === undefined || socket.destroyed)) {
+    throw invalid('option socket must be connected (it has no remote address)');
+  }
+  const localPort = socket ? socket.localPort! : port(options.localPort, 'localPort');
+  const remote = socket
+    ? { host: unmapped(socket.remoteAddress!), port: socket.remotePort! }
+    : remoteAddress(options.remote);
+  if (
+    options.onRefused !== undefined &&
+    options.onRefused !== 'listen' &&
+    options.onRefused !== 'reconnect'
+  ) {
+    throw invalid(`option onRefused must be 'listen' or 'reconnect', got ${String(options.onRefused)}`);
+  }
+  if (options.startAt !== undefined && !Number.isFinite(options.startAt)) {
+    throw invalid(
+      `option startAt must be a performance.now() time in milliseconds, got ${String(options.startAt)}`,
+    );
+  }
   if (options.role !== 'client' && options.role !== 'server') {
     throw invalid(
       `option role must be 'client' or 'server' (one of each on the two peers), got ${String(options.role)}`,
@@ -84,7 +134,14 @@ export function resolveTcpOptions(options: TcpConnectionOptions): ResolvedTcpOpt
     handshakeTimeoutMs:
       positive(options.handshakeTimeout, 'handshakeTimeout') ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     security: resolveSecurityOptions(options),
+    startAt: options.startAt,
+    onRefused: options.onRefused ?? 'listen',
+    socket,
   };
+}
+
+function unmapped(host: string): string {
+  return host.startsWith('::ffff:') && host.includes('.') ? host.slice(7) : host;
 }
 
 function remoteAddress(value: TcpConnectionOptions['remote']): { host: string; port: number } {

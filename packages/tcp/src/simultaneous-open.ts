@@ -13,6 +13,9 @@ import { ReadSink } from './read-sink.js';
 /** After a refused attempt, listen on the local port for a random time in this range, then try again. */
 export const RETRY_MIN_MS = 50;
 export const RETRY_MAX_MS = 250;
+/** With `onRefused: 'reconnect'`, the next attempt follows a refused one after a random pause in this range. */
+export const RECONNECT_MIN_MS = 1;
+export const RECONNECT_MAX_MS = 5;
 /** Consecutive "address in use" failures after which the local port is taken for good. */
 const MAX_ADDRESS_IN_USE_FAILURES = 20;
 
@@ -23,6 +26,10 @@ export interface OpenerOptions {
   /** The peer, with `host` already an IP address. */
   remote: { host: string; port: number };
   family: 4 | 6;
+  /** A `performance.now()` time before which the first attempt is not made. */
+  startAt?: number;
+  /** After a refused attempt: listen for a while (default), or connect again almost at once. */
+  onRefused?: 'listen' | 'reconnect';
 }
 
 /** Thrown by a handshake on a connection that was reset before it finished: try again. */
@@ -64,6 +71,10 @@ export class SimultaneousOpener {
 
   /** A TCP connection to the peer, or the error that explains why there is none by `deadline`. */
   async next(signal: AbortSignal, deadline: number): Promise<Socket> {
+    const startAt = this.#options.startAt;
+    if (this.attempts === 0 && startAt !== undefined && startAt > performance.now()) {
+      await pause(Math.min(startAt, deadline) - performance.now(), signal);
+    }
     for (;;) {
       if (signal.aborted) throw abortReasonToError(signal, `connect to ${this.#peer()}`);
       if (performance.now() >= deadline) throw this.deadlineError(deadline);
@@ -92,6 +103,12 @@ export class SimultaneousOpener {
           `connect from local port ${this.#options.localPort} to ${this.#peer()}`,
           outcome.error,
         );
+      }
+      if (this.#options.onRefused === 'reconnect') {
+        // Through NATs the reset came from the peer's router: listening cannot help, a new SYN can.
+        const wait = RECONNECT_MIN_MS + Math.random() * (RECONNECT_MAX_MS - RECONNECT_MIN_MS);
+        await pause(Math.min(wait, deadline - performance.now()), signal);
+        continue;
       }
       const accepted = await this.#listenWindow(signal, deadline);
       if (accepted) return accepted;
@@ -242,6 +259,20 @@ export class SimultaneousOpener {
       });
     });
   }
+}
+
+/** Waits `ms` (at most), ending early when `signal` fires; the caller checks the signal next. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (ms <= 0 || signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** Failures worth another attempt before the deadline. */

@@ -122,12 +122,15 @@ export class TcpConnection extends BaseConnection {
     const signal = AbortSignal.any([callerSignal, this.#lifetime.signal]);
     const total = this.#connectDeadline - performance.now();
     const deadline = this.#connectDeadline - Math.min(DEADLINE_MARGIN_MAX_MS, total * 0.05);
-    const remote = await this.#resolveRemote(signal);
+    const given = this.#options.socket;
+    const remote = given ? this.#options.remote : await this.#resolveRemote(signal);
     const opener = new SimultaneousOpener({
       localPort: this.#options.localPort,
       localAddress: this.#options.localAddress,
       remote,
       family: isIP(remote.host) === 6 ? 6 : 4,
+      startAt: this.#options.startAt,
+      onRefused: this.#options.onRefused,
     });
     this.#opener = opener;
     const security = this.#options.security;
@@ -141,8 +144,9 @@ export class TcpConnection extends BaseConnection {
       maxMessageBytes: this.maxMessageBytes,
       idleTimeoutMs: this.#options.idleTimeoutMs,
     });
-    for (;;) {
-      const socket = await opener.next(signal, deadline);
+    for (let round = 0; ; round++) {
+      if (given && round > 0) throw opener.deadlineError(deadline);
+      const socket = given ?? (await opener.next(signal, deadline));
       // Errors are handled by whoever listens now; this keeps a late one from crashing the process.
       socket.on('error', ignore);
       this.#socket = socket;
@@ -190,6 +194,11 @@ export class TcpConnection extends BaseConnection {
         if (error instanceof TransientFailure) {
           socket.destroy();
           opener.resetDuringHandshake++;
+          if (given) {
+            throw new ResetError(
+              `the connection to ${formatAddress(remote)} closed before the Antt handshake finished: ${error.message}`,
+            );
+          }
           if (performance.now() < deadline) continue;
           throw opener.deadlineError(deadline);
         }
