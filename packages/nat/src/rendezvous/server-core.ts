@@ -372,6 +372,13 @@ export class RendezvousServerCore {
     }
   }
 
+  /** Forgets the registration made from `address` at once (its TCP connection closed). */
+  forget(address: Address): void {
+    const key = addressKey(address);
+    const registration = this.#byAddress.get(key);
+    if (registration) this.#remove(registration, key);
+  }
+
   /** Milliseconds until the next registration expires (for a timer), or undefined if none. */
   nextExpiryIn(nowMs: number): number | undefined {
     let next: number | undefined;
