@@ -7,6 +7,7 @@ import { homedir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Address, AnttError, parseAddress } from '@antt/core';
+import { MAX_NAME_BYTES } from '@antt/nat';
 import { parsePeerId } from '@antt/secure';
 
 export const PROGRAM = 'antt-chat';
@@ -30,11 +31,27 @@ interface OptionSpec {
 
 /** Every flag `antt-chat` accepts, in the order `--help` lists them. */
 export const OPTIONS = {
-  port: { type: 'string', value: '<n>', description: 'port this side uses (required)' },
+  port: {
+    type: 'string',
+    value: '<n>',
+    description: 'port this side uses (required with --peer; with --rendezvous any free port by default)',
+  },
   peer: {
     type: 'string',
     value: '<host:port>',
-    description: "the other side's address and port (required)",
+    description: "the other side's address and port (or meet through --rendezvous)",
+  },
+  rendezvous: {
+    type: 'string',
+    value: '<host:port>',
+    description:
+      'meet the other side through this rendezvous server (antt-rendezvous) by --name instead of --peer; udp only',
+  },
+  'peer-name': {
+    type: 'string',
+    value: '<name>',
+    description:
+      "with --rendezvous: the other side's --name; leave it out when both sides give the same --name",
   },
   transport: {
     type: 'string',
@@ -61,8 +78,9 @@ export const OPTIONS = {
   },
   name: {
     type: 'string',
-    value: '<nick>',
-    description: 'your name as the peer sees it',
+    value: '<name>',
+    description:
+      'your name as the peer sees it; with --rendezvous (where it is required) also the name you meet under',
     defaultText: 'your user name',
   },
   'connect-timeout': {
@@ -86,11 +104,25 @@ export const OPTIONS = {
   help: { type: 'boolean', short: 'h', description: 'show this help and exit' },
 } as const satisfies Record<string, OptionSpec>;
 
-export interface ChatOptions {
-  localPort: number;
-  peer: Address;
+/** Where the two sides meet by name instead of by address (`--rendezvous`). */
+export interface RendezvousTarget {
+  server: Address;
   /** As the user typed it (for messages). */
+  serverText: string;
+  /** The name this side registers under (`--name`). */
+  name: string;
+  /** The other side's name; undefined: `name` is a meeting name both sides give. */
+  peerName: string | undefined;
+}
+
+export interface ChatOptions {
+  /** 0: any free port (only with a rendezvous). */
+  localPort: number;
+  /** The other side's address (`--peer`); undefined with a rendezvous. */
+  peer: Address | undefined;
+  /** Whom the chat waits for, in words for messages: the address as typed, or the name and server. */
   peerText: string;
+  rendezvous: RendezvousTarget | undefined;
   transport: 'udp' | 'tcp';
   passphrase: string | undefined;
   peerIds: string[];
@@ -124,10 +156,14 @@ export function helpText(): string {
   );
   return [
     `Usage: ${PROGRAM} --port <n> --peer <host:port> (--passphrase <text> | --peer-id <id>) [options]`,
+    `       ${PROGRAM} --rendezvous <host:port> --name <name> [--peer-name <name>]`,
+    `       ${' '.repeat(PROGRAM.length)} (--passphrase <text> | --peer-id <id>) [options]`,
     '',
     'Chat and send files with one other person over Antt. Start it on both sides, each with its own',
-    "port and the other's address; whoever starts first waits. Either a shared --passphrase or the",
-    "other side's --peer-id is required, so only that person can connect.",
+    "port and the other's address, or each with the same rendezvous server and a name (its own with",
+    "the other's as --peer-name, or one meeting name on both sides); whoever starts first waits.",
+    "Either a shared --passphrase or the other side's --peer-id is required, so only that person can",
+    'connect.',
     '',
     'Options:',
     ...lines,
@@ -138,6 +174,10 @@ export function helpText(): string {
     'Example (two terminals on one machine):',
     `  ${PROGRAM} --port 3345 --peer 127.0.0.1:4456 --passphrase 'correct horse'`,
     `  ${PROGRAM} --port 4456 --peer 127.0.0.1:3345 --passphrase 'correct horse'`,
+    '',
+    'Example through a rendezvous server (antt-rendezvous on 203.0.113.2), two machines behind NATs:',
+    `  ${PROGRAM} --rendezvous 203.0.113.2:3478 --name alice --peer-name bob --passphrase 'correct horse'`,
+    `  ${PROGRAM} --rendezvous 203.0.113.2:3478 --name bob --peer-name alice --passphrase 'correct horse'`,
     '',
     'Exit status: 0 after /quit, 1 when the peer never came or the port is taken, 2 for bad arguments.',
   ].join('\n');
@@ -153,12 +193,28 @@ export function parseChatArgs(argv: string[]): ParseResult {
   }
   if (values.help) return { help: true };
 
-  const localPort = port(required(values.port, 'port'));
-  const peerText = required(values.peer, 'peer');
-  const peer = address(peerText);
+  const rendezvousText = values.rendezvous as string | undefined;
+  const peerName = values['peer-name'] as string | undefined;
+  if (rendezvousText !== undefined && values.peer !== undefined) {
+    throw new UsageError(
+      "give --peer <host:port> (the other side's address) or --rendezvous <host:port> (a server where both meet by name), not both",
+    );
+  }
+  if (rendezvousText === undefined && peerName !== undefined) {
+    throw new UsageError('--peer-name needs --rendezvous <host:port> (the server where both sides meet)');
+  }
+  const localPort =
+    rendezvousText !== undefined && values.port === undefined ? 0 : port(required(values.port, 'port'));
+  const peerText = rendezvousText === undefined ? required(values.peer, 'peer') : undefined;
+  const peer = peerText === undefined ? undefined : address(peerText, 'peer');
   const transport = (values.transport as string | undefined) ?? DEFAULT_TRANSPORT;
   if (transport !== 'udp' && transport !== 'tcp') {
     throw new UsageError(`--transport must be udp or tcp, got ${JSON.stringify(transport)}`);
+  }
+  if (rendezvousText !== undefined && transport !== 'udp') {
+    throw new UsageError(
+      '--rendezvous works over udp only (meeting over tcp is not built yet): drop --transport',
+    );
   }
   const passphrase = values.passphrase as string | undefined;
   if (passphrase !== undefined && passphrase.length === 0) {
@@ -170,12 +226,21 @@ export function parseChatArgs(argv: string[]): ParseResult {
       "give --passphrase <text> (a secret both sides know) or --peer-id <id> (the other side's id), so only your peer can connect",
     );
   }
-  const name = ((values.name as string | undefined) ?? defaultName()).replace(/\p{Cc}/gu, '').trim();
-  if (name.length === 0 || name.length > MAX_NAME_CHARS) {
+  if (rendezvousText !== undefined && values.name === undefined) {
     throw new UsageError(
-      `--name must be 1 to ${MAX_NAME_CHARS} characters, got ${JSON.stringify(values.name)}`,
+      '--rendezvous needs --name <name>: the name you meet under (the other side gives it as --peer-name, or the same --name)',
     );
   }
+  const name = chatName((values.name as string | undefined) ?? defaultName(), '--name')!;
+  const rendezvous =
+    rendezvousText === undefined
+      ? undefined
+      : {
+          server: address(rendezvousText, 'rendezvous'),
+          serverText: rendezvousText,
+          name,
+          peerName: chatName(peerName, '--peer-name'),
+        };
   const identityPath = expandHome((values.identity as string | undefined) ?? DEFAULT_IDENTITY_PATH);
   const downloads = resolve(expandHome((values.downloads as string | undefined) ?? '.'));
   checkDirectory(downloads);
@@ -184,7 +249,11 @@ export function parseChatArgs(argv: string[]): ParseResult {
     options: {
       localPort,
       peer,
-      peerText,
+      peerText:
+        rendezvous === undefined
+          ? peerText!
+          : `"${rendezvous.peerName ?? name}" at rendezvous ${rendezvousText}`,
+      rendezvous,
       transport,
       passphrase,
       peerIds,
@@ -222,14 +291,28 @@ function port(text: string): number {
   return value;
 }
 
-function address(text: string): Address {
+function address(text: string, option: 'peer' | 'rendezvous'): Address {
   try {
     return parseAddress(text);
   } catch {
+    const example = option === 'peer' ? '192.0.2.7:4456' : '203.0.113.2:3478';
     throw new UsageError(
-      `--peer must be host:port with a port from 1 to 65535, like 192.0.2.7:4456, got ${JSON.stringify(text)}`,
+      `--${option} must be host:port with a port from 1 to 65535, like ${example}, got ${JSON.stringify(text)}`,
     );
   }
+}
+
+/**
+ * A name as the peer sees it and, with a rendezvous, as the server stores it (printable, at most
+ * MAX_NAME_BYTES of UTF-8 there). Control characters are dropped and the ends trimmed.
+ */
+function chatName(text: string | undefined, option: '--name' | '--peer-name'): string | undefined {
+  if (text === undefined) return undefined;
+  const name = text.replace(/\p{Cc}/gu, '').trim();
+  if (name.length === 0 || name.length > MAX_NAME_CHARS || Buffer.byteLength(name) > MAX_NAME_BYTES) {
+    throw new UsageError(`${option} must be 1 to ${MAX_NAME_CHARS} characters, got ${JSON.stringify(text)}`);
+  }
+  return name;
 }
 
 function peerId(text: string): string {

@@ -29,7 +29,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const options = parsed.options;
   const security = await securityOptions(options);
-  const role = options.transport === 'tcp' ? await tcpRole(options.localPort, options.peer) : undefined;
+  const role =
+    options.transport === 'tcp' && options.peer ? await tcpRole(options.localPort, options.peer) : undefined;
 
   let session: ChatSession | undefined;
   let interrupts = 0;

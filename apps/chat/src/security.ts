@@ -54,7 +54,11 @@ export function describeProtection(connection: Connection): string {
  * person sees it once rather than alternating lines.
  */
 export function describeAuthFailure(message: string): string {
-  const reason = message.replace(/^the security handshake with (?:the peer )?\S+ failed: /, '');
+  // Through a rendezvous, connect() puts its stage in front: "handshake with H:P (relayed) failed: ".
+  const reason = message.replace(
+    /^(?:handshake with \S+(?: \(relayed\))? failed: )?the security handshake with (?:the peer )?\S+ failed: /,
+    '',
+  );
   if (/(did not prove it knows|did not prove we know) the passphrase/.test(reason)) {
     return 'the passphrases do not match (a wrong --passphrase on one side)';
   }

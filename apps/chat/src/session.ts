@@ -5,15 +5,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AnttError, type Connection, ErrorCode, formatAddress } from '@antt/core';
+import type { ConnectionPath } from '@antt/nat';
 import type { ChatOptions } from './cli-options.js';
 import { clock, formatBytes, formatDuration, formatRtt } from './format.js';
 import { FileProblem, IncomingFile, openForSending, sendFile } from './file-transfer.js';
+import { describePath, describeStageFailure, describeWait, otherSideFlags, stageOf } from './meeting.js';
 import { type ChatMessage, decodeMessage, encodeMessage, MAX_TEXT_CHARS } from './messages.js';
 import type { Screen } from './screen.js';
 import { describeAuthFailure, describeProtection, remotePeerIdOf, type SecurityOptions } from './security.js';
-import { type ConnectionPlan, createConnection, releaseConnection } from './transport.js';
+import { type ConnectionPlan, openConnection, releaseConnection } from './transport.js';
 
-/** Each transport connect gives up after this; the chat then tries again until --connect-timeout. */
+/**
+ * Each transport connect to an address gives up after this; the chat then tries again until
+ * --connect-timeout. Through a rendezvous one attempt waits the whole time (the server tells when the
+ * peer comes; a new registration every few seconds would only race the peer's lookup).
+ */
 const ATTEMPT_TIMEOUT_MS = 10_000;
 /** Pause after an attempt that failed fast (the peer's port refused), so retries do not spin. */
 const RETRY_DELAY_MS = 1_000;
@@ -81,6 +87,7 @@ export class ChatSession {
       transport: options.transport,
       localPort: options.localPort,
       peer: options.peer,
+      rendezvous: options.rendezvous,
       idleTimeoutMs: options.idleTimeoutMs,
       security,
       ...(role ? { role } : {}),
@@ -130,54 +137,55 @@ export class ChatSession {
   // ---- connecting ------------------------------------------------------------------------------
 
   async #waitForPeer(): Promise<Connection | undefined> {
-    const { peerText, transport, connectTimeoutMs } = this.#options;
+    const { peerText, transport, connectTimeoutMs, rendezvous } = this.#options;
     this.#waitingSince = performance.now();
     const deadline = this.#waitingSince + connectTimeoutMs;
     this.#system(
-      `waiting for peer ${peerText} over ${transport} ... (gives up after ${formatDuration(connectTimeoutMs)}; Ctrl-C to quit)`,
+      `waiting for ${rendezvous ? describeWait(rendezvous) : `peer ${peerText} over ${transport}`} ... (gives up after ${formatDuration(connectTimeoutMs)}; Ctrl-C to quit)`,
     );
+    const reminder = setInterval(() => {
+      this.#system(
+        `still waiting for ${rendezvous ? '' : 'peer '}${peerText} (${formatDuration(performance.now() - this.#waitingSince)} so far)`,
+      );
+    }, STILL_WAITING_EVERY_MS);
+    try {
+      return await this.#attemptUntil(deadline);
+    } finally {
+      clearInterval(reminder);
+    }
+  }
+
+  async #attemptUntil(deadline: number): Promise<Connection | undefined> {
+    const { rendezvous } = this.#options;
     let lastProblem = '';
-    let lastNoticeAt = this.#waitingSince;
+    // Until the rendezvous server has answered once, attempts stay short so an unreachable server is
+    // said within seconds; after that one attempt waits for the peer as long as it takes.
+    let serverAnswered = false;
     while (!this.quitting) {
-      const now = performance.now();
-      const remaining = deadline - now;
+      const remaining = deadline - performance.now();
       if (remaining <= 0) {
-        this.#system(
-          `gave up: ${peerText} did not answer within ${formatDuration(connectTimeoutMs)} (--connect-timeout). Is it running, with --peer pointing here and the same --transport?`,
-        );
+        this.#system(this.#gaveUp(serverAnswered));
         this.#exitCode = 1;
         this.#quit.abort();
         return undefined;
       }
-      if (now - lastNoticeAt >= STILL_WAITING_EVERY_MS) {
-        lastNoticeAt = now;
-        this.#system(
-          `still waiting for peer ${peerText} (${formatDuration(now - this.#waitingSince)} so far)`,
-        );
-      }
-      let attempt: Connection;
-      try {
-        attempt = createConnection(this.#plan);
-      } catch (error) {
-        this.#fatal(error);
-        return undefined;
-      }
-      this.#connection = attempt;
       const startedAt = performance.now();
       try {
-        await attempt.connect({
-          timeout: Math.min(ATTEMPT_TIMEOUT_MS, remaining),
-          signal: this.#quit.signal,
-        });
+        const timeout = rendezvous && serverAnswered ? remaining : Math.min(ATTEMPT_TIMEOUT_MS, remaining);
+        const connection = await openConnection(this.#plan, { timeout, signal: this.#quit.signal });
         this.#everBound = true;
-        return attempt;
+        const path = (connection as { path?: ConnectionPath }).path;
+        if (path) this.#system(describePath(path));
+        return connection;
       } catch (error) {
-        await releaseConnection(attempt);
-        this.#connection = undefined;
         if (this.quitting) return undefined;
+        if (stageOf(error) !== undefined && stageOf(error) !== 'register') serverAnswered = true;
         const problem = this.#connectProblem(error);
         if (problem === 'fatal') return undefined;
-        if (problem && problem !== lastProblem) this.#system(`${problem}; still trying`);
+        // Said once per cause: the same failure with other counts or times is not news.
+        if (problem && withoutNumbers(problem) !== withoutNumbers(lastProblem)) {
+          this.#system(`${problem}; still trying`);
+        }
         lastProblem = problem ?? lastProblem;
         const spent = performance.now() - startedAt;
         if (spent < RETRY_DELAY_MS) await sleep(RETRY_DELAY_MS - spent, this.#quit.signal);
@@ -186,9 +194,28 @@ export class ChatSession {
     return undefined;
   }
 
+  #gaveUp(serverAnswered: boolean): string {
+    const { peerText, connectTimeoutMs, rendezvous } = this.#options;
+    const within = `within ${formatDuration(connectTimeoutMs)} (--connect-timeout)`;
+    if (!rendezvous) {
+      return `gave up: ${peerText} did not answer ${within}. Is it running, with --peer pointing here and the same --transport?`;
+    }
+    if (!serverAnswered) {
+      return `gave up: the rendezvous server ${rendezvous.serverText} did not answer ${within}. Is antt-rendezvous running there, and is UDP to it allowed?`;
+    }
+    return `gave up: ${peerText} did not come ${within}. Is it running, with --rendezvous ${rendezvous.serverText} and ${otherSideFlags(rendezvous)}?`;
+  }
+
   /** `undefined`: the peer is simply not there yet. A string: worth telling the person. */
   #connectProblem(error: unknown): string | 'fatal' | undefined {
     if (!AnttError.is(error)) return `could not connect: ${String(error)}`;
+    // Through a rendezvous every failed stage is news (the server unreachable, punching, the relay)
+    // except the peer not being registered yet, which the waiting line already says.
+    const stage = stageOf(error);
+    if (stage === 'exchange' && error.code === ErrorCode.TIMEOUT) return undefined;
+    if (stage !== undefined && error.code !== ErrorCode.AUTH && error.code !== ErrorCode.NETWORK) {
+      return describeStageFailure(error);
+    }
     switch (error.code) {
       case ErrorCode.TIMEOUT:
       case ErrorCode.REFUSED:
@@ -197,7 +224,7 @@ export class ChatSession {
         return undefined;
       case ErrorCode.NETWORK:
         // After a connection ended, the system may hold the port a moment longer: retry then.
-        if (/EADDRINUSE/.test(error.message) && !this.#everBound) {
+        if (/EADDRINUSE/.test(error.message) && !this.#everBound && this.#options.localPort !== 0) {
           this.#fatal(
             new Error(
               `port ${this.#options.localPort} is already in use (another antt-chat?); pick another --port`,
@@ -454,10 +481,12 @@ export class ChatSession {
     const lines: string[] = [];
     if (connection && this.#isOpen()) {
       const stats = connection.stats();
+      const path = (connection as { path?: ConnectionPath }).path;
       const remote = connection.remoteAddress ? formatAddress(connection.remoteAddress) : peerText;
       lines.push(
         `state:       connected to ${this.#peerName} at ${remote} for ${formatDuration(performance.now() - this.#connectedAt)}`,
-        `transport:   ${connection.transport} from local port ${localPort}, ${describeProtection(connection)}`,
+        `transport:   ${connection.transport} from local port ${path?.local.port ?? localPort}, ${describeProtection(connection)}`,
+        ...(path ? [`path:        ${describePath(path).replace(/^path: /, '')}`] : []),
         `peer id:     ${remotePeerIdOf(connection) ?? 'unknown (not authenticated)'}`,
         `rtt:         ${formatRtt(stats.rttMs ?? this.#rttMs)}${stats.minRttMs !== undefined ? ` (min ${formatRtt(stats.minRttMs)})` : ''}`,
         `sent:        ${plural(stats.messagesSent, 'message')}, ${formatBytes(stats.bytesSent)}`,
@@ -467,7 +496,7 @@ export class ChatSession {
         lines.push(`resent:      ${plural(stats.retransmissions, 'packet')}`);
     } else {
       lines.push(
-        `state:       waiting for peer ${peerText} over ${transport} for ${formatDuration(performance.now() - this.#waitingSince)}`,
+        `state:       waiting for ${this.#options.rendezvous ? '' : 'peer '}${peerText} over ${transport} for ${formatDuration(performance.now() - this.#waitingSince)}`,
       );
     }
     lines.push(
@@ -510,6 +539,10 @@ export class ChatSession {
 /** Text from the peer must not move the cursor or recolour the terminal. */
 export function cleanForTerminal(text: string): string {
   return text.replace(/[\p{Cc}\u2028\u2029]/gu, (char) => (char === '\t' ? '    ' : '?'));
+}
+
+function withoutNumbers(text: string): string {
+  return text.replace(/\d+(\.\d+)?/g, '#');
 }
 
 function plural(count: number, noun: string): string {

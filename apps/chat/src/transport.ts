@@ -1,28 +1,84 @@
 /**
- * Builds one connection attempt over the chosen transport. TCP needs the two sides to take different
- * roles; they are derived from what both sides know, so users never pass one.
+ * Opens one connection: to the peer's address over the chosen transport, or through a rendezvous server
+ * by name (`@antt/nat`'s `connect()`, UDP). TCP needs the two sides to take different roles; they are
+ * derived from what both sides know, so users never pass one.
  */
 import { createSocket } from 'node:dgram';
 import { isIP } from 'node:net';
 import type { Address, Connection } from '@antt/core';
+import { connect } from '@antt/nat';
 import { TcpConnection } from '@antt/tcp';
-import { UdpConnection } from '@antt/udp';
+import { UdpConnection, UdpEndpoint } from '@antt/udp';
+import type { RendezvousTarget } from './cli-options.js';
 import type { SecurityOptions } from './security.js';
 
 export interface ConnectionPlan {
   transport: 'udp' | 'tcp';
+  /** 0: any free port (with a rendezvous). */
   localPort: number;
-  peer: Address;
+  /** The peer's address, or undefined to meet it through `rendezvous`. */
+  peer: Address | undefined;
+  rendezvous: RendezvousTarget | undefined;
   idleTimeoutMs: number;
   security: SecurityOptions;
   /** Only for TCP; see {@link tcpRole}. */
   role?: 'client' | 'server';
 }
 
-export function createConnection(plan: ConnectionPlan): Connection {
+/**
+ * One attempt, bounded by `timeout`: resolves to an open connection (with `path` when it met through the
+ * rendezvous), or rejects with the transport's or the stage's `AnttError` after freeing the local port.
+ */
+export async function openConnection(
+  plan: ConnectionPlan,
+  wait: { timeout: number; signal: AbortSignal },
+): Promise<Connection> {
+  if (plan.rendezvous) return meet(plan, plan.rendezvous, wait);
+  const attempt = createConnection(plan, plan.peer!);
+  try {
+    await attempt.connect(wait);
+    return attempt;
+  } catch (error) {
+    await releaseConnection(attempt);
+    throw error;
+  }
+}
+
+/**
+ * Through the rendezvous, on an endpoint of our own: connect() leaves it open when it fails, so the
+ * UNREGISTER it sends on the way out still leaves (on an endpoint of its own it closes the socket
+ * first), and a failed attempt leaves no registration behind to block the next one under a meeting
+ * name. Once connected, the endpoint goes when the connection does.
+ */
+async function meet(
+  plan: ConnectionPlan,
+  target: RendezvousTarget,
+  wait: { timeout: number; signal: AbortSignal },
+): Promise<Connection> {
+  const endpoint = await UdpEndpoint.bind({ port: plan.localPort, ...plan.security });
+  try {
+    const connection = await connect({
+      rendezvous: target.server,
+      name: target.name,
+      ...(target.peerName !== undefined ? { peerName: target.peerName } : {}),
+      endpoint,
+      connection: { idleTimeout: plan.idleTimeoutMs },
+      ...plan.security,
+      ...wait,
+    });
+    endpoint.closeWhenEmpty = true;
+    return connection;
+  } catch (error) {
+    await new Promise((resolve) => setImmediate(resolve));
+    await endpoint.close();
+    throw error;
+  }
+}
+
+function createConnection(plan: ConnectionPlan, peer: Address): Connection {
   const common = {
     localPort: plan.localPort,
-    remote: { host: plan.peer.host, port: plan.peer.port },
+    remote: { host: peer.host, port: peer.port },
     idleTimeout: plan.idleTimeoutMs,
     // identity, passphrase and/or allowedPeers: never insecure, so every connection is encrypted.
     ...plan.security,

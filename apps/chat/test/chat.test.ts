@@ -6,12 +6,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { RendezvousServer } from '@antt/nat';
 import { Identity } from '@antt/secure';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freePorts, startChat, workDir } from './helpers/chat.js';
 import { TmuxServer, tmuxAvailable } from './helpers/tmux.js';
 
 const CONNECTED = (peer: string, transport = 'udp') => new RegExp(`connected to ${peer} over ${transport}`);
+/** The line `--rendezvous` prints once connected: the path, the candidate, and every stage's time. */
+const PATH =
+  /path: direct to [\d.]+:\d+ \(the peer's (LAN|public) address[^)]*\); connected in [\d.]+ m?s \(register [\d.]+ m?s, waiting for the peer [\d.]+ m?s, punch [\d.]+ m?s, handshake [\d.]+ m?s\)/;
 
 // Without tmux these tests skip on a developer's machine; under CI=true a missing tmux fails them instead.
 describe.skipIf(!tmuxAvailable() && process.env.CI !== 'true')('antt-chat in two terminals', () => {
@@ -200,6 +204,71 @@ describe.skipIf(!tmuxAvailable() && process.env.CI !== 'true')('antt-chat in two
     expect(screen.split(wrong).length - 1).toBe(1);
     expect(screen).not.toMatch(/connected to|\n\s+at /);
     expect(carol.screen()).not.toMatch(/connected to/);
+  });
+
+  it('meets through a rendezvous server by name: says the path, talks both ways, meets again after a leave', async () => {
+    const rendezvous = await RendezvousServer.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const at = `127.0.0.1:${rendezvous.address.port}`;
+      const aliceSide = { name: 'alice', dir: join(dir, 'a'), rendezvous: at, extra: ['--peer-name', 'bob'] };
+      const bobSide = { name: 'bob', dir: join(dir, 'b'), rendezvous: at, extra: ['--peer-name', 'alice'] };
+      const alice = startChat(server, aliceSide);
+      await alice.waitFor(`waiting for "bob" at rendezvous ${at} (there: --name bob --peer-name alice)`);
+      let bob = startChat(server, bobSide);
+      await alice.waitFor(PATH, 15_000);
+      await bob.waitFor(PATH, 15_000);
+      await alice.waitFor(CONNECTED('bob'));
+      await bob.waitFor(CONNECTED('alice'));
+      alice.type('found you by name');
+      await bob.waitFor('<alice> found you by name');
+      bob.type('and I you');
+      await alice.waitFor('<bob> and I you');
+      bob.type('/status');
+      await bob.waitFor(/path: +direct to /);
+
+      bob.type('/quit');
+      await bob.waitFor('[exited 0]');
+      await alice.waitFor('bob left');
+      bob.close();
+      bob = startChat(server, bobSide);
+      await bob.waitFor(CONNECTED('alice'), 15_000);
+      bob.type('back through the rendezvous');
+      await alice.waitFor('<bob> back through the rendezvous');
+      expect(alice.screen().match(new RegExp(PATH, 'g'))).toHaveLength(2);
+      expect(alice.screen()).not.toMatch(/could not connect|\n\s+at /);
+    } finally {
+      await rendezvous.close();
+    }
+  });
+
+  it('meets under one meeting name given on both sides, and says a wrong passphrase once', async () => {
+    const rendezvous = await RendezvousServer.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const at = `127.0.0.1:${rendezvous.address.port}`;
+      const alice = startChat(server, { name: 'room', pane: 'alice', dir: join(dir, 'a'), rendezvous: at });
+      const mallory = startChat(server, {
+        name: 'room',
+        pane: 'mallory',
+        dir: join(dir, 'm'),
+        rendezvous: at,
+        auth: ['--passphrase', 'a wrong guess'],
+      });
+      const wrong =
+        'the peer could not be authenticated: the passphrases do not match (a wrong --passphrase on one side); still trying';
+      await alice.waitFor(wrong, 15_000);
+      mallory.keys('C-c');
+      await mallory.waitFor('[exited 0]');
+      // The failed attempts left no registration behind: the right peer gets in under the same name.
+      const bob = startChat(server, { name: 'room', pane: 'bob', dir: join(dir, 'b'), rendezvous: at });
+      await bob.waitFor(PATH, 15_000);
+      await alice.waitFor(CONNECTED('room'), 15_000);
+      bob.type('the right one');
+      await alice.waitFor('<room> the right one');
+      expect(alice.screen().split(wrong).length - 1).toBe(1);
+      expect(alice.screen()).not.toMatch(/could not connect/);
+    } finally {
+      await rendezvous.close();
+    }
   });
 
   it('talks over tcp too, with the roles worked out by itself', async () => {

@@ -86,6 +86,29 @@ describe('antt-chat with bad arguments', () => {
     [[...VALID, '--downloads', '/no/such/dir'], '--downloads: no such directory "/no/such/dir"'],
     [[...VALID, 'extra'], 'unexpected argument "extra"'],
     [['--port'], '--port needs a value'],
+    [
+      ['--rendezvous', '127.0.0.1', '--name', 'alice', '--passphrase', 'x'],
+      '--rendezvous must be host:port with a port from 1 to 65535, like 203.0.113.2:3478, got "127.0.0.1"',
+    ],
+    [
+      ['--rendezvous', '127.0.0.1:3478', '--name', '', '--passphrase', 'x'],
+      '--name must be 1 to 32 characters',
+    ],
+    [
+      ['--rendezvous', '127.0.0.1:3478', '--name', 'alice', '--peer-name', ' ', '--passphrase', 'x'],
+      '--peer-name must be 1 to 32 characters',
+    ],
+    [['--rendezvous', '127.0.0.1:3478', '--passphrase', 'x'], '--rendezvous needs --name <name>'],
+    [
+      [...VALID, '--rendezvous', '127.0.0.1:3478', '--name', 'alice'],
+      "give --peer <host:port> (the other side's address) or --rendezvous <host:port> (a server where both meet by name), not both",
+    ],
+    [[...VALID, '--peer-name', 'bob'], '--peer-name needs --rendezvous <host:port>'],
+    [
+      ['--rendezvous', '127.0.0.1:3478', '--name', 'alice', '--transport', 'tcp', '--passphrase', 'x'],
+      '--rendezvous works over udp only',
+    ],
+    [['--rendezvous', '127.0.0.1:3478', '--name', 'alice'], 'give --passphrase'],
   ])('%j: one clear line, exit 2', (args, message) => {
     const result = chat(args);
     expect(result.status).toBe(2);
@@ -140,5 +163,30 @@ describe('antt-chat with bad arguments', () => {
       `gave up: 127.0.0.1:${peerPort} did not answer within 1.5 s (--connect-timeout)`,
     );
     expect(result.stderr).toBe('');
+  });
+
+  it('a rendezvous server that does not answer: says so in the register stage, then gives up, exit 1', async () => {
+    const [silentPort] = (await freePorts(1)) as [number];
+    const silent = createSocket('udp4');
+    await new Promise<void>((resolve) => silent.bind(silentPort, '127.0.0.1', resolve));
+    try {
+      const result = await chatWithOpenInput([
+        ...['--rendezvous', `127.0.0.1:${silentPort}`, '--name', 'alice', '--peer-name', 'bob'],
+        ...['--passphrase', 'x', '--identity', join(dir, 'id.json'), '--connect-timeout', '2'],
+      ]);
+      expect(result.status).toBe(1);
+      expect(result.stdout).toContain(`waiting for "bob" at rendezvous 127.0.0.1:${silentPort}`);
+      expect(result.stdout).toMatch(
+        new RegExp(
+          `could not connect \\(register stage\\): rendezvous server 127\\.0\\.0\\.1:${silentPort} unreachable: no answer to \\d+ REGISTER requests`,
+        ),
+      );
+      expect(result.stdout).toContain(
+        `gave up: the rendezvous server 127.0.0.1:${silentPort} did not answer within 2.0 s (--connect-timeout)`,
+      );
+      expect(result.stderr).toBe('');
+    } finally {
+      silent.close();
+    }
   });
 });

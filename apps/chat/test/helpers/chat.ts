@@ -28,8 +28,13 @@ export async function freePorts(count: number): Promise<number[]> {
 
 export interface ChatSide {
   name: string;
-  port: number;
-  peerPort: number;
+  /** With `peerPort`: meet by address on loopback. */
+  port?: number;
+  peerPort?: number;
+  /** Instead of ports: meet through this rendezvous server (host:port) under `name`. */
+  rendezvous?: string;
+  /** The tmux session's name, when two sides share a `name`; default: `name`. */
+  pane?: string;
   dir: string;
   extra?: string[];
   /** How this side authenticates the peer; default: the shared test passphrase. */
@@ -40,14 +45,13 @@ export interface ChatSide {
 export function startChat(server: TmuxServer, side: ChatSide): Pane {
   mkdirSync(side.dir, { recursive: true });
   return server.start(
-    side.name,
+    side.pane ?? side.name,
     [
       process.execPath,
       MAIN,
-      '--port',
-      String(side.port),
-      '--peer',
-      `127.0.0.1:${side.peerPort}`,
+      ...(side.rendezvous !== undefined
+        ? ['--rendezvous', side.rendezvous]
+        : ['--port', String(side.port), '--peer', `127.0.0.1:${side.peerPort}`]),
       ...(side.auth ?? ['--passphrase', 'test passphrase']),
       '--name',
       side.name,
