@@ -21,6 +21,9 @@ import {
   formatAddress,
   networkError,
   ProtocolError,
+  scopedSignal,
+  TimeoutError,
+  type WaitOptions,
 } from '@antt/core';
 import { warnInsecure } from '@antt/secure';
 import { type Attachment, UdpEndpoint } from './endpoint.js';
@@ -31,6 +34,7 @@ import {
   type UdpTransportOptions,
 } from './options.js';
 import { ConnectionCore, type CoreHost } from './protocol/connection-core.js';
+import { ValidationKind, type ValidationOutcome } from './protocol/path-validation.js';
 import { REFERENCE_THRESHOLD_BYTES } from './protocol/send-stream.js';
 import type { ConnectionId } from './protocol/wire.js';
 import {
@@ -57,6 +61,17 @@ export interface UdpConnectionOptions extends BaseConnectionOptions, UdpTranspor
 
 type Waiter = { resolve(): void; reject(error: Error): void };
 
+/** What `onPathChange` handlers hear: the connection now sends to `remote` instead of `previous`. */
+export interface PathChange {
+  remote: Address;
+  previous: Address;
+  /** 'peer-moved': the peer's datagrams came from a new address (a NAT rebinding); 'migrate': migrate(). */
+  reason: 'peer-moved' | 'migrate';
+}
+
+/** migrate() waits at most this long by default (a validation gives up after about 3 s by itself). */
+const DEFAULT_MIGRATE_TIMEOUT_MS = 10_000;
+
 export class UdpConnection extends BaseConnection {
   readonly transport = 'udp';
   readonly #endpoint: UdpEndpoint;
@@ -69,6 +84,8 @@ export class UdpConnection extends BaseConnection {
   #endError: Error | undefined;
   readonly #security: SecuritySource;
   #remotePeerId: string | undefined;
+  readonly #pathHandlers = new Set<(change: PathChange) => void>();
+  readonly #migrateWaiters = new Map<string, Waiter>();
 
   constructor(options: UdpConnectionOptions) {
     super(options);
@@ -135,6 +152,110 @@ export class UdpConnection extends BaseConnection {
         queued: attachment.queued,
       }
     );
+  }
+
+  /**
+   * Moves the connection to a new remote address: PATH_CHALLENGEs go there until the peer answers from
+   * that address (both directions work), then every datagram goes there. Nothing sent is lost; the
+   * congestion controller and RTT estimate start over when the host changes (RFC 9000 §9.4). Resolves
+   * once the connection switched; rejects with ANTT_ERR_TIMEOUT when the new path does not answer (the
+   * connection stays on its current path), ANTT_ERR_INVALID_STATE when the connection is not open or the
+   * peer cannot migrate (an older build). `remote` must be an IP address.
+   */
+  async migrate(remote: { host: string; port: number }, options: WaitOptions = {}): Promise<void> {
+    const family = isIP(remote?.host);
+    if (family === 0 || !(remote.port > 0 && remote.port < 65_536)) {
+      throw new AnttError(ErrorCode.INVALID_ARGUMENT, 'migrate() takes { host, port } with an IP address');
+    }
+    const scope = scopedSignal(options, DEFAULT_MIGRATE_TIMEOUT_MS, `migrating to ${formatAddress(remote)}`);
+    try {
+      const attachment = this.#requireOpen();
+      if (remote.host === this.#remote.host && remote.port === this.#remote.port) return;
+      const target = { host: remote.host, port: remote.port };
+      if (!attachment.core.migrate(target, performance.now())) {
+        throw new AnttError(
+          ErrorCode.INVALID_STATE,
+          `cannot migrate the connection with ${formatAddress(this.#remote)}: ` +
+            (attachment.core.state === 'open' ? 'the peer does not support migration' : 'it is not open'),
+        );
+      }
+      this.#endpoint._kick(attachment);
+      const key = formatAddress(target);
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          this.#migrateWaiters.delete(key);
+          attachment.core.cancelMigration(target);
+          reject(scope.error());
+        };
+        scope.signal.addEventListener('abort', onAbort, { once: true });
+        this.#migrateWaiters
+          .get(key)
+          ?.reject(new AnttError(ErrorCode.ABORTED, 'superseded by another migrate()'));
+        this.#migrateWaiters.set(key, {
+          resolve: () => {
+            scope.signal.removeEventListener('abort', onAbort);
+            resolve();
+          },
+          reject: (error) => {
+            scope.signal.removeEventListener('abort', onAbort);
+            reject(error);
+          },
+        });
+      });
+    } finally {
+      scope.done();
+    }
+  }
+
+  /**
+   * Calls `handler` each time the connection starts sending to a new remote address (after validating
+   * it): the peer moved, or migrate() succeeded. Returns its remover.
+   */
+  onPathChange(handler: (change: PathChange) => void): () => void {
+    this.#pathHandlers.add(handler);
+    return () => {
+      this.#pathHandlers.delete(handler);
+    };
+  }
+
+  #onPathValidated(outcome: ValidationOutcome): void {
+    const key = formatAddress(outcome.target);
+    const waiter = this.#migrateWaiters.get(key);
+    this.#migrateWaiters.delete(key);
+    if (!outcome.validated) {
+      waiter?.reject(
+        new TimeoutError(
+          `the new path to ${key} did not answer path validation; the connection stays with ${formatAddress(this.#remote)}`,
+        ),
+      );
+      return;
+    }
+    const previous = this.#remote;
+    this.#remote = {
+      host: outcome.target.host,
+      port: outcome.target.port,
+      family: isIP(outcome.target.host) === 6 ? 'IPv6' : 'IPv4',
+    };
+    const attachment = this.#attachment;
+    if (attachment) {
+      attachment.remoteHost = outcome.target.host;
+      attachment.remotePort = outcome.target.port;
+    }
+    waiter?.resolve();
+    const change: PathChange = {
+      remote: this.#remote,
+      previous,
+      reason: outcome.kind === ValidationKind.DELIBERATE ? 'migrate' : 'peer-moved',
+    };
+    for (const handler of [...this.#pathHandlers]) {
+      try {
+        handler(change);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
   }
 
   // ---- hooks ----------------------------------------------------------------------------------
@@ -211,6 +332,8 @@ export class UdpConnection extends BaseConnection {
       onAcked: () => this.#wakeAckWaiters(),
       receiveWindowBytes: () => this._receiveWindowBytes,
       describePeer: () => `the peer ${formatAddress(this.#remote)}`,
+      remotePath: () => this.#remote,
+      onPathValidated: (outcome) => this.#onPathValidated(outcome),
     };
     for (;;) {
       const core = new ConnectionCore(
@@ -303,6 +426,8 @@ export class UdpConnection extends BaseConnection {
     this.#openWaiter?.reject(reason);
     this.#openWaiter = undefined;
     for (const waiter of this.#ackWaiters.splice(0)) waiter.resolve();
+    for (const waiter of this.#migrateWaiters.values()) waiter.reject(reason);
+    this.#migrateWaiters.clear();
   }
 
   protected override _transportStats(): Partial<ConnectionStats> {
@@ -329,6 +454,9 @@ export class UdpConnection extends BaseConnection {
       encrypted: this.encrypted ? 1 : 0,
       datagramsRejectedAuth: core.datagramsRejectedAuth,
       datagramsRejectedReplay: core.datagramsRejectedReplay,
+      pathMigrations: core.pathMigrations,
+      pathChallengesSent: core.path.challengesSent,
+      pathValidationsFailed: core.path.validationsFailed,
     };
   }
 
@@ -364,6 +492,8 @@ export class UdpConnection extends BaseConnection {
       return;
     }
     for (const ack of this.#ackWaiters.splice(0)) ack.resolve();
+    for (const migrating of this.#migrateWaiters.values()) migrating.reject(error ?? new ClosedError());
+    this.#migrateWaiters.clear();
     if (this.state === 'new' || this.state === 'connecting') return;
     // Not synchronously: the core may be in the middle of processing a datagram.
     queueMicrotask(() => this._finish(error));

@@ -2,9 +2,11 @@
  * `UdpEndpoint`: one bound UDP socket hosting any number of connections (to different peers and to the
  * same peer), demultiplexed by the destination connection ID each receiver chose. It owns the socket, runs
  * each connection's timer, batches outgoing datagrams per event-loop turn, and accepts incoming
- * connections once `listen()` was called. A datagram that matches no live connection (by ID and source
- * address) is dropped and counted, never delivered and never answered (except an INIT while listening,
- * answered by a smaller INIT-ACK, or by a VERSION packet when it is of another wire version).
+ * connections once `listen()` was called. A datagram that matches no live connection ID is dropped and
+ * counted, never delivered and never answered (except an INIT while listening, answered by a smaller
+ * INIT-ACK, or by a VERSION packet when it is of another wire version). One for a live ID from another
+ * address goes to that connection's core, which accepts it only as path validation allows
+ * (path-validation.ts).
  *
  * Datagrams that are not Antt at all (STUN, a rendezvous protocol) go to `onForeignDatagram` handlers,
  * and `sendDatagram` sends raw bytes from the same socket: NAT traversal shares the socket whose port
@@ -24,6 +26,7 @@ import {
   type UdpTransportOptions,
 } from './options.js';
 import { type ConnectionCore, ReceiveOutcome } from './protocol/connection-core.js';
+import type { PathAddress } from './protocol/path-validation.js';
 import { ChecksumProtection } from './protocol/protection.js';
 import {
   CONNECTION_ID_BYTES,
@@ -416,26 +419,31 @@ export class UdpEndpoint {
     const lo = headerIdLo(datagram);
     const hi = headerIdHi(datagram);
     let attachment: Attachment | undefined;
+    let from: PathAddress | undefined;
     if (lo === 0 && hi === 0) {
       attachment = this.#routeInit(datagram, remote);
       if (attachment === undefined) return;
     } else {
       attachment = this.#attachments.get(lo);
-      if (
-        attachment === undefined ||
-        attachment.core.localId.hi !== hi ||
-        attachment.remotePort !== remote.port ||
-        attachment.remoteHost !== remote.address
-      ) {
+      if (attachment === undefined || attachment.core.localId.hi !== hi) {
         if (this.#recentlyClosed.has(lo)) stats.droppedClosedConnection++;
         else stats.droppedUnknownConnection++;
         return;
+      }
+      if (attachment.remotePort !== remote.port || attachment.remoteHost !== remote.address) {
+        // A live connection ID from another address: the peer's NAT may have given it a new port. The
+        // core decides (path validation); nothing from there is trusted before it authenticates.
+        from = { host: remote.address, port: remote.port };
       }
     }
     const core = attachment.core;
     const duplicatesBefore = core.duplicatesDropped;
     const invalidBefore = core.invalidDropped;
-    const outcome = core.receive(datagram, performance.now());
+    const outcome = core.receive(datagram, performance.now(), from);
+    if (outcome === ReceiveOutcome.UNKNOWN_PATH) {
+      stats.droppedUnknownConnection++;
+      return;
+    }
     stats.droppedDuplicate += core.duplicatesDropped - duplicatesBefore;
     stats.droppedInvalid += core.invalidDropped - invalidBefore;
     if (outcome === ReceiveOutcome.REJECTED) {
@@ -591,7 +599,9 @@ export class UdpEndpoint {
         break;
       }
       this.#stats.datagramsSent++;
-      this.#socket.send(buffer, 0, length, attachment.remotePort, attachment.remoteHost, this.#onSent);
+      const to = core.destination;
+      if (to) this.#socket.send(buffer, 0, length, to.port, to.host, this.#onSent);
+      else this.#socket.send(buffer, 0, length, attachment.remotePort, attachment.remoteHost, this.#onSent);
       sent++;
     }
     if (core.state === 'closed') {

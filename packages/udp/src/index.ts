@@ -22,7 +22,7 @@
  *
  * {@link UdpEndpoint} hosts many connections on one socket and accepts incoming ones.
  */
-export { UdpConnection, type UdpConnectionOptions } from './connection.js';
+export { type PathChange, UdpConnection, type UdpConnectionOptions } from './connection.js';
 export {
   type ForeignDatagramHandler,
   UdpEndpoint,

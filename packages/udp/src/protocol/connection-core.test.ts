@@ -37,6 +37,8 @@ function side(
     onAcked: () => {},
     receiveWindowBytes: () => 16 * 1024 * 1024,
     describePeer: () => `peer ${id}`,
+    remotePath: () => ({ host: '192.0.2.1', port: id }),
+    onPathValidated: () => {},
   };
   s.core = new ConnectionCore(
     {

@@ -30,6 +30,13 @@ import { LossDetector, type LossListener } from './loss-detection.js';
 import { explainHandshakeError, NoiseExchange } from './noise-exchange.js';
 import { Pacer } from './pacer.js';
 import { PathMtu } from './path-mtu.js';
+import {
+  PATH_DATA_BYTES,
+  type PathAddress,
+  PathValidator,
+  ValidationKind,
+  type ValidationOutcome,
+} from './path-validation.js';
 import { type PacketProtection, RESERVED_TAG_BYTES } from './protection.js';
 import { Reassembly, StreamResult } from './reassembly.js';
 import { SendStream } from './send-stream.js';
@@ -101,6 +108,13 @@ export interface CoreHost {
   /** Bytes the application's receive queue still takes. */
   receiveWindowBytes(): number;
   describePeer(): string;
+  /** The address the connection sends to now. */
+  remotePath(): PathAddress;
+  /**
+   * A path validation ended (path-validation.ts). When `validated`, the connection now sends to
+   * `target`: the owner updates its remote address.
+   */
+  onPathValidated(outcome: ValidationOutcome): void;
 }
 
 /** Bytes of a HANDSHAKE packet around its Noise message: header, sender's ID, CRC. */
@@ -114,6 +128,11 @@ export const ReceiveOutcome = {
   DUPLICATE: 2,
   /** A sealed DATA packet that failed authentication or was replayed: dropped and counted. */
   REJECTED: 3,
+  /**
+   * From an address other than the connection's, and not acceptable from there: a handshake packet, a
+   * peer that cannot migrate, or (insecure) anything but path probes. Counted like an unknown connection.
+   */
+  UNKNOWN_PATH: 4,
 } as const;
 export type ReceiveOutcome = (typeof ReceiveOutcome)[keyof typeof ReceiveOutcome];
 
@@ -127,8 +146,17 @@ export class ConnectionCore implements LossListener {
   readonly #acks = new AckScheduler();
   readonly #receiveWindow: ReceiveWindow;
   readonly #sendWindow = new SendWindow();
-  readonly #pacer: Pacer;
-  readonly pathMtu: PathMtu;
+  #pacer: Pacer;
+  pathMtu: PathMtu;
+  /** PATH_CHALLENGE / PATH_RESPONSE: following the peer to a new address, or moving on purpose. */
+  readonly path = new PathValidator();
+  /** Where the datagram produce() just wrote goes: undefined for the current path. */
+  destination: PathAddress | undefined;
+  /** The peer's INIT or INIT-ACK said it understands path validation frames (InitFlag.MIGRATION). */
+  peerMigrates = false;
+  /** Source of the datagram being processed when it is not the current path. */
+  #from: PathAddress | undefined;
+  #fromBytes = 0;
   readonly #config: CoreConfig;
   readonly #host: CoreHost;
   readonly #reader = new WireReader();
@@ -170,6 +198,8 @@ export class ConnectionCore implements LossListener {
   /** Sealed DATA that failed authentication (forged, spoofed, corrupted) or was replayed. */
   datagramsRejectedAuth = 0;
   datagramsRejectedReplay = 0;
+  /** Validated moves to a new peer address (the peer's NAT rebinding, or migrate()). */
+  pathMigrations = 0;
 
   constructor(config: CoreConfig, host: CoreHost, now: number) {
     this.#config = config;
@@ -293,9 +323,14 @@ export class ConnectionCore implements LossListener {
 
   // ---- receiving ------------------------------------------------------------------------------
 
-  /** One datagram already routed to this connection (its destination ID or source address matched). */
-  receive(datagram: Uint8Array, now: number): ReceiveOutcome {
+  /**
+   * One datagram already routed to this connection (its destination ID or source address matched).
+   * `from` is its source when that is not the connection's current remote address (see
+   * path-validation.ts); undefined when it is.
+   */
+  receive(datagram: Uint8Array, now: number, from?: PathAddress): ReceiveOutcome {
     if (this.state === 'closed') return ReceiveOutcome.INVALID;
+    if (from !== undefined) return this.#receiveElsewhere(datagram, now, from);
     const protection = this.#config.protection;
     const amplification = this.#amplification;
     if (amplification && !amplification.validated) amplification.onReceived(datagram.byteLength);
@@ -323,18 +358,61 @@ export class ConnectionCore implements LossListener {
     if (this.state === 'handshake' && !this.handshake.peerKnown) return this.#invalid();
     if (this.#config.secured && this.#dataProtection === protection) return this.#invalid(); // no keys yet
     const payloadEnd = this.#dataProtection.open(datagram, HEADER_BYTES, packetNumber);
-    if (payloadEnd < 0) {
-      if (!this.#config.secured) return this.#invalid();
-      if (payloadEnd === OPEN_REPLAYED) this.datagramsRejectedReplay++;
-      else this.datagramsRejectedAuth++;
-      return ReceiveOutcome.REJECTED;
-    }
+    if (payloadEnd < 0) return this.#notOpened(payloadEnd);
     if (this.state === 'handshake') {
       // Authentic DATA: the peer has our ID, and (secured) keys, so it accepted our last message.
       this.handshake.peerHasOurId = true;
       this.#exchange?.confirmByData();
       this.#afterHandshakePacket(now);
     }
+    return this.#acceptData(datagram, packetNumber, payloadEnd, now);
+  }
+
+  #notOpened(payloadEnd: number): ReceiveOutcome {
+    if (!this.#config.secured) return this.#invalid();
+    if (payloadEnd === OPEN_REPLAYED) this.datagramsRejectedReplay++;
+    else this.datagramsRejectedAuth++;
+    return ReceiveOutcome.REJECTED;
+  }
+
+  /**
+   * A datagram from an address other than the current one. Only DATA of an open connection whose peer
+   * understands path validation; secured, it must open (AEAD, replay window) like any other; insecure,
+   * anyone who saw the connection ID could have sent it, so only path probes are taken from there and
+   * the connection never follows such an address on its own (`migrate()` still works).
+   */
+  #receiveElsewhere(datagram: Uint8Array, now: number, from: PathAddress): ReceiveOutcome {
+    if (this.state !== 'open' || !this.peerMigrates) return ReceiveOutcome.UNKNOWN_PATH;
+    const protection = this.#config.protection;
+    if (
+      datagram.byteLength < HEADER_BYTES + protection.overheadBytes ||
+      headerVersion(datagram) !== WIRE_VERSION ||
+      headerType(datagram) !== PacketType.DATA
+    ) {
+      return ReceiveOutcome.UNKNOWN_PATH;
+    }
+    const packetNumber = headerPacketNumber(datagram);
+    const payloadEnd = this.#dataProtection.open(datagram, HEADER_BYTES, packetNumber);
+    if (payloadEnd < 0) return this.#notOpened(payloadEnd);
+    const probing = onlyPathFrames(datagram, payloadEnd);
+    if (!this.#config.secured && !probing) return ReceiveOutcome.UNKNOWN_PATH;
+    // RFC 9000 §9.3: only the highest-numbered non-probing packet moves the connection, so a late or
+    // reordered packet from the old path does not pull it back.
+    if (!probing && packetNumber > this.#acks.received.largest) {
+      this.path.start(from, ValidationKind.REACTIVE, now, this.loss.probeTimeoutMs());
+    }
+    this.path.onReceivedFrom(from, datagram.byteLength);
+    this.#from = from;
+    this.#fromBytes = datagram.byteLength;
+    try {
+      return this.#acceptData(datagram, packetNumber, payloadEnd, now);
+    } finally {
+      this.#from = undefined;
+    }
+  }
+
+  /** An opened DATA packet: record it for acknowledgement and process its frames. */
+  #acceptData(datagram: Uint8Array, packetNumber: number, payloadEnd: number, now: number): ReceiveOutcome {
     const recorded = this.#acks.record(packetNumber, now);
     if (recorded === RecordResult.DUPLICATE) {
       this.duplicatesDropped++;
@@ -347,6 +425,7 @@ export class ConnectionCore implements LossListener {
     if (ackEliciting && (this.state as CoreState) !== 'closed') {
       this.#acks.onAckEliciting(recorded, this.reassembly.complete, now);
     }
+    this.#checkValidation(now);
     return ReceiveOutcome.ACCEPTED;
   }
 
@@ -363,7 +442,9 @@ export class ConnectionCore implements LossListener {
       // Before the context is ready (scrypt) the message is dropped: the peer sends it again.
       this.#exchange?.onMessage(datagram.subarray(HEADER_BYTES + 8, payloadEnd), now);
     } else {
-      const peerSecured = (datagram[HEADER_BYTES + 8]! & InitFlag.SECURED) !== 0;
+      const flags = datagram[HEADER_BYTES + 8]!;
+      if (flags & InitFlag.MIGRATION) this.peerMigrates = true;
+      const peerSecured = (flags & InitFlag.SECURED) !== 0;
       if (peerSecured !== this.#config.secured && this.state === 'handshake') {
         // Both sides see the other's flag: answer an INIT so the peer learns ours, then end.
         if (type === PacketType.INIT) this.#farewell = 'init-ack';
@@ -402,6 +483,12 @@ export class ConnectionCore implements LossListener {
         const data = datagram.subarray(reader.pos, reader.pos + length);
         reader.pos += length;
         this.#processStream(offset, data, frameType === FrameType.STREAM_FIN, now);
+      } else if (frameType === FrameType.PATH_CHALLENGE || frameType === FrameType.PATH_RESPONSE) {
+        if (reader.remaining < PATH_DATA_BYTES) return this.#protocolViolation('a truncated path frame');
+        const data = datagram.subarray(reader.pos, reader.pos + PATH_DATA_BYTES);
+        reader.pos += PATH_DATA_BYTES;
+        if (frameType === FrameType.PATH_CHALLENGE) this.path.onChallenge(data, this.#from, this.#fromBytes);
+        else this.path.onResponse(data, this.#from);
       } else if (frameType === FrameType.RESET) {
         const code = reader.uint8();
         this.#end(
@@ -467,6 +554,101 @@ export class ConnectionCore implements LossListener {
     this.#end(new ProtocolError(`${this.#host.describePeer()} broke the Antt/UDP protocol: ${what}`));
     this.invalidDropped++;
     return false;
+  }
+
+  // ---- migration ------------------------------------------------------------------------------
+
+  /**
+   * Starts validating `target` as the new remote address (migrate()). False when the connection is not
+   * open or the peer does not understand path validation. The outcome arrives at `onPathValidated`.
+   */
+  migrate(target: PathAddress, now: number): boolean {
+    if (this.state !== 'open' || !this.peerMigrates) return false;
+    return this.path.start(target, ValidationKind.DELIBERATE, now, this.loss.probeTimeoutMs());
+  }
+
+  /** Gives up on a migrate() in progress (its caller stopped waiting). */
+  cancelMigration(target: PathAddress): void {
+    const current = this.path.target;
+    if (current && current.host === target.host && current.port === target.port) this.path.cancel();
+  }
+
+  #checkValidation(now: number): void {
+    const outcome = this.path.takeOutcome();
+    if (!outcome) return;
+    if (outcome.validated) {
+      const previous = this.#host.remotePath();
+      // RFC 9000 §9.4: a new peer address means a new path: its congestion controller, RTT estimate and
+      // path MTU start over, unless only the port changed (a NAT rebinding keeps the same route).
+      if (previous.host !== outcome.target.host) this.#resetPathState(now);
+      this.path.onMoved(previous, outcome.kind, now, this.loss.probeTimeoutMs());
+      this.pathMigrations++;
+    }
+    this.#host.onPathValidated(outcome);
+  }
+
+  #resetPathState(now: number): void {
+    const base = this.#config.datagramBytes;
+    this.loss.resetPath(this.#config.congestion(base));
+    this.pathMtu = new PathMtu(base, this.#config.maxDatagramBytes);
+    this.#pacer = new Pacer(base);
+    this.#pacer.setRate(this.loss.cc.pacingRate(this.loss.rtt), now);
+  }
+
+  /**
+   * A PATH_RESPONSE owed elsewhere, or a due PATH_CHALLENGE, in a datagram of its own (only path frames
+   * and padding: RFC 9000 §9.1 probing packet) to that address; 0 when none is due.
+   */
+  #producePathPacket(out: Uint8Array, now: number): number {
+    const path = this.path;
+    const owed = path.responseElsewhere;
+    const minimum = HEADER_BYTES + 1 + PATH_DATA_BYTES + this.#dataProtection.overheadBytes;
+    if (owed) {
+      const size = Math.min(this.#config.datagramBytes, owed.budget, out.byteLength);
+      const data = path.takeResponse();
+      if (size < minimum) return 0;
+      this.destination = owed.to;
+      return this.#writePathPacket(out, FrameType.PATH_RESPONSE, data, size);
+    }
+    const target = path.target;
+    if (!target || !path.challengeDue(now)) return 0;
+    // RFC 9000 §8.2.1: a challenge datagram is padded to the full size, which also checks that the new
+    // path carries it; within the amplification allowance toward an address the peer did not choose.
+    let size = Math.min(this.#config.datagramBytes, out.byteLength);
+    const allowance = path.allowance;
+    if (allowance < size) size = Math.floor(allowance);
+    if (size < minimum) {
+      path.deferChallenge();
+      return 0;
+    }
+    this.destination = target;
+    const length = this.#writePathPacket(
+      out,
+      FrameType.PATH_CHALLENGE,
+      path.nextChallenge(now, this.loss.probeTimeoutMs()),
+      size,
+    );
+    path.onSentToTarget(length);
+    return length;
+  }
+
+  /** Not tracked by loss recovery: a lost challenge is replaced by a fresh one, a lost response by the next challenge's. */
+  #writePathPacket(out: Uint8Array, frameType: number, data: Uint8Array, size: number): number {
+    let pos = HEADER_BYTES;
+    out[pos++] = frameType;
+    out.set(data, pos);
+    pos += PATH_DATA_BYTES;
+    const payloadEnd = size - this.#dataProtection.overheadBytes;
+    if (payloadEnd > pos) {
+      out.fill(FrameType.PADDING, pos, payloadEnd);
+      pos = payloadEnd;
+    }
+    const packetNumber = this.#nextPacketNumber++;
+    writeHeader(out, PacketType.DATA, this.handshake.peerId, packetNumber);
+    const length = this.#dataProtection.seal(out, HEADER_BYTES, pos, packetNumber);
+    this.packetsSent++;
+    this.bytesSentOnWire += length;
+    return length;
   }
 
   #invalid(): ReceiveOutcome {
@@ -592,7 +774,7 @@ export class ConnectionCore implements LossListener {
     }
     at = Math.min(at, this.#acks.deadline());
     at = Math.min(at, this.loss.timerDeadline(), this.#drainDeadline, this.#pacingDeadline);
-    if (this.state === 'open') at = Math.min(at, this.pathMtu.deadline());
+    if (this.state === 'open') at = Math.min(at, this.pathMtu.deadline(), this.path.deadline());
     if (this.state === 'open')
       at = Math.min(at, this.#lastAckElicitingSentAt + this.#config.keepAliveIntervalMs);
     if (this.#blockedSince !== Number.POSITIVE_INFINITY)
@@ -630,6 +812,8 @@ export class ConnectionCore implements LossListener {
     }
     this.#acks.onTimeout(now);
     this.pathMtu.onTimeout(now, this.loss.ptoCount);
+    this.path.onTimeout(now);
+    this.#checkValidation(now);
     if (now >= this.loss.timerDeadline() && this.loss.onTimeout(now)) {
       // RFC 9002 §6.2.4: probe with data when there is some (the oldest unacknowledged first), else PING.
       this.#probesPending = PROBES_PER_TIMEOUT;
@@ -666,6 +850,12 @@ export class ConnectionCore implements LossListener {
       const length = this.#produceHandshake(out, now);
       if (length > 0) return length;
     }
+    this.destination = undefined;
+    if (this.state === 'open') {
+      const length = this.#producePathPacket(out, now);
+      if (length > 0) return length;
+      this.destination = undefined;
+    }
     const budgetEnd = HEADER_BYTES + this.#payloadBudget;
     let pos = HEADER_BYTES;
     let flags = 0;
@@ -676,7 +866,12 @@ export class ConnectionCore implements LossListener {
       this.state = 'closed';
       return this.#seal(out, pos, now, 0, -1, -1);
     }
-    const mtuProbe = this.state === 'open' ? this.pathMtu.probeDue(now) : 0;
+    if (this.path.responseOnCurrentPath && pos + 1 + PATH_DATA_BYTES <= budgetEnd) {
+      out[pos++] = FrameType.PATH_RESPONSE;
+      out.set(this.path.takeResponse(), pos);
+      pos += PATH_DATA_BYTES;
+    }
+    const mtuProbe = this.state === 'open' && pos === HEADER_BYTES ? this.pathMtu.probeDue(now) : 0;
     if (mtuProbe > 0 && mtuProbe <= out.byteLength) return this.#produceMtuProbe(out, mtuProbe, now);
     const flowLimit = this.#sendWindow.limit;
     const probing = this.#probesPending > 0;
@@ -852,4 +1047,16 @@ function securityMismatch(localSecured: boolean, peer: string): string {
         'no encryption); this side requires a secured connection: remove insecure on the peer'
     : `the security handshake with ${peer} failed: the peer requires a secured connection (passphrase, ` +
         'allowedPeers or acceptAnyPeer); this side runs with insecure: true';
+}
+
+/** The packet carries only PATH_CHALLENGE, PATH_RESPONSE and PADDING frames (RFC 9000 §9.1 "probing"). */
+function onlyPathFrames(datagram: Uint8Array, payloadEnd: number): boolean {
+  let pos = HEADER_BYTES;
+  while (pos < payloadEnd) {
+    const type = datagram[pos]!;
+    if (type === FrameType.PADDING) return true;
+    if (type !== FrameType.PATH_CHALLENGE && type !== FrameType.PATH_RESPONSE) return false;
+    pos += 1 + PATH_DATA_BYTES;
+  }
+  return true;
 }

@@ -105,7 +105,7 @@ export class Handshake {
     writeHeader(out, type as PacketType, this.peerId, packetNumber);
     writeUint32(out, HEADER_BYTES, this.localId.hi);
     writeUint32(out, HEADER_BYTES + 4, this.localId.lo);
-    out[HEADER_BYTES + 8] = this.#secured ? InitFlag.SECURED : 0;
+    out[HEADER_BYTES + 8] = (this.#secured ? InitFlag.SECURED : 0) | InitFlag.MIGRATION;
     let payloadEnd = HEADER_BYTES + HANDSHAKE_PAYLOAD_BYTES;
     if (type === PacketType.INIT) {
       const padded = Math.min(this.#initBytes, out.byteLength) - protection.overheadBytes;

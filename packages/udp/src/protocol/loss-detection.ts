@@ -201,6 +201,26 @@ export class LossDetector {
     return true;
   }
 
+  /**
+   * The connection moved to a new path (RFC 9000 §9.4): a new congestion controller and RTT estimate. The
+   * packets still outstanding on the old path stay tracked (their data is retransmitted if they are
+   * lost), but no longer count as bytes in flight, so their fate does not feed the new controller
+   * (RFC 9002 §9.4).
+   */
+  resetPath(cc: CongestionController): void {
+    this.cc = cc;
+    this.rtt.reset();
+    this.ptoCount = 0;
+    const sent = this.sent;
+    for (let pn = sent.base; pn < sent.next; pn++) {
+      const slot = sent.slot(pn);
+      const flags = sent.flags[slot]!;
+      if (flags & SentFlag.OUTSTANDING && flags & SentFlag.IN_FLIGHT)
+        sent.flags[slot] = flags & ~SentFlag.IN_FLIGHT;
+    }
+    this.bytesInFlight = 0;
+  }
+
   /** The oldest packet still waiting for an acknowledgement that carries stream data, or -1. */
   oldestOutstandingWithData(): number {
     const sent = this.sent;

@@ -17,6 +17,15 @@ export class RttEstimator {
   minRtt = Number.POSITIVE_INFINITY;
   hasSample = false;
 
+  /** Back to the state before any sample (a new path, RFC 9000 §9.4). */
+  reset(): void {
+    this.latestRtt = 0;
+    this.smoothedRtt = INITIAL_RTT_MS;
+    this.rttVariation = INITIAL_RTT_MS / 2;
+    this.minRtt = Number.POSITIVE_INFINITY;
+    this.hasSample = false;
+  }
+
   /**
    * RFC 9002 §5.3. `ackDelayMs` is what the peer reported, clamped to {@link MAX_ACK_DELAY_MS}; it is
    * subtracted only when that does not take the sample below the minimum.

@@ -8,7 +8,7 @@
  *   before anything else is read.
  * - payload: INIT and INIT-ACK carry the sender's connection ID and flags (INIT padded to the datagram
  *   size), HANDSHAKE the sender's ID and one Noise message; DATA packets carry PADDING, PING, ACK,
- *   STREAM, STREAM_FIN and RESET frames.
+ *   STREAM, STREAM_FIN, RESET, PATH_CHALLENGE and PATH_RESPONSE frames.
  * - tag: a CRC-32 on handshake packets (and on DATA with `insecure: true`); on DATA of a secured
  *   connection the 16-byte AEAD tag (nonce: packet number, associated data: the header).
  *
@@ -34,6 +34,11 @@ export const HANDSHAKE_PAYLOAD_BYTES = CONNECTION_ID_BYTES + 1;
 export const InitFlag = {
   /** The sender runs the Noise handshake and seals DATA (clear: `insecure: true`). */
   SECURED: 0x01,
+  /**
+   * The sender understands PATH_CHALLENGE and PATH_RESPONSE (connection migration). Peers that do not set
+   * it (older version 2 builds) are never sent those frames.
+   */
+  MIGRATION: 0x02,
 } as const;
 
 export const PacketType = {
@@ -55,6 +60,10 @@ export const FrameType = {
   /** A STREAM frame that also ends the stream: the graceful CLOSE. Its acknowledgement is the CLOSE-ACK. */
   STREAM_FIN: 0x04,
   RESET: 0x05,
+  /** 8 random bytes the peer must echo from the address they were sent to (RFC 9000 §19.17). */
+  PATH_CHALLENGE: 0x06,
+  /** The 8 bytes of a PATH_CHALLENGE, sent back to the address it came from (RFC 9000 §19.18). */
+  PATH_RESPONSE: 0x07,
 } as const;
 
 export const ResetCode = {
