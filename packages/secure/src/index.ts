@@ -27,6 +27,7 @@
  * Transports keep a {@link SecureContext} per endpoint and call `context.handshake({ role, transport })`
  * per connection; see the README for the datagram and stream integration sketches.
  */
+export type { AeadBackendName } from './aead-backend.js';
 export {
   type AllowedPeers,
   allowedPeersPredicate,

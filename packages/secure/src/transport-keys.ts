@@ -9,9 +9,13 @@
  * Every KEY_UPDATE_INTERVAL_PACKETS packets the key moves to the next generation,
  * key(g) = HKDF-Expand(base, "antt/1 key " + g): both sides compute g from the packet number, so no
  * signalling is needed, and AES-256-GCM stays far below its per-key usage limits (RFC 9001 §6.6).
+ *
+ * ChaCha20-Poly1305 runs on libsodium when sodium-native loads, on node:crypto otherwise, and AES-256-GCM
+ * always on node:crypto (aead-backend.ts); the bytes on the wire are the same either way.
  */
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import { AnttError, ErrorCode } from '@antt/core';
+import { type AeadBackendName, aeadBackendFor, type SodiumAead, sodiumAead } from './aead-backend.js';
 import { type CipherName, KEY_BYTES, NONCE_BYTES, nodeCipherName, TAG_BYTES } from './noise/aead.js';
 import { hkdfLabel } from './noise/hkdf.js';
 import { DEFAULT_REPLAY_WINDOW_PACKETS, ReplayWindow } from './replay-window.js';
@@ -32,19 +36,42 @@ function toPacketNumber(value: PacketNumber): number {
   return Number.isSafeInteger(value) && value >= 0 ? value : -1;
 }
 
+/**
+ * True when `a` and `b` share memory without starting at the same byte. libsodium (like most AEAD
+ * code) handles exact aliasing (in place) but not a shifted overlap, so such input is copied first.
+ */
+function overlapsShifted(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.buffer !== b.buffer || a.byteOffset === b.byteOffset) return false;
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+interface Generation {
+  generation: number;
+  /** Raw key bytes (libsodium takes them as they are). */
+  bytes: Buffer;
+  /** node:crypto's handle, created only on that backend. */
+  object: KeyObject | undefined;
+}
+
 abstract class DirectionKey {
   readonly cipher: CipherName;
+  /** The library sealing or opening for this key (see aead-backend.ts); peers may differ. */
+  readonly backend: AeadBackendName;
+  /** libsodium's calls when `backend` is sodium-native, else null. */
+  protected readonly sodium: SodiumAead | null;
   protected readonly algorithm: 'chacha20-poly1305' | 'aes-256-gcm';
   private readonly secret: Buffer;
   private readonly iv: Buffer;
   private readonly nonce = Buffer.alloc(NONCE_BYTES);
-  private generations: { generation: number; key: KeyObject }[] = [];
+  private generations: Generation[] = [];
 
   constructor(cipher: CipherName, secret: Uint8Array) {
     if (secret.length !== KEY_BYTES) {
       throw new AnttError(ErrorCode.INVALID_ARGUMENT, `a transport secret has ${KEY_BYTES} bytes`);
     }
     this.cipher = cipher;
+    this.backend = aeadBackendFor(cipher);
+    this.sodium = this.backend === 'sodium-native' ? sodiumAead() : null;
     this.algorithm = nodeCipherName(cipher);
     this.secret = Buffer.from(secret);
     this.iv = hkdfLabel(this.secret, IV_LABEL, NONCE_BYTES);
@@ -61,17 +88,29 @@ abstract class DirectionKey {
     return nonce;
   }
 
-  /**
-   * Key for the generation `packetNumber` falls in; keeps the two most recent generations. A KeyObject
-   * rather than raw bytes: node then skips re-importing the key on every createCipheriv (measurably
-   * faster for aes-256-gcm, see bench/).
-   */
-  protected keyFor(packetNumber: number): KeyObject {
+  /** The generation `packetNumber` falls in; keeps the two most recent generations. */
+  private generationFor(packetNumber: number): Generation {
     const generation = Math.floor(packetNumber / KEY_UPDATE_INTERVAL_PACKETS);
-    for (const entry of this.generations) if (entry.generation === generation) return entry.key;
-    const key = createSecretKey(hkdfLabel(this.secret, `${KEY_LABEL} ${generation}`, KEY_BYTES));
-    this.generations = [{ generation, key }, ...this.generations].slice(0, 2);
-    return key;
+    for (const entry of this.generations) if (entry.generation === generation) return entry;
+    const bytes = hkdfLabel(this.secret, `${KEY_LABEL} ${generation}`, KEY_BYTES);
+    const entry = { generation, bytes, object: this.sodium ? undefined : createSecretKey(bytes) };
+    this.generations = [entry, ...this.generations].slice(0, 2);
+    return entry;
+  }
+
+  /** Key bytes for libsodium. */
+  protected keyBytesFor(packetNumber: number): Buffer {
+    return this.generationFor(packetNumber).bytes;
+  }
+
+  /**
+   * Key for node:crypto. A KeyObject rather than raw bytes: node then skips re-importing the key on
+   * every createCipheriv (measurably faster for aes-256-gcm, see bench/).
+   */
+  protected keyObjectFor(packetNumber: number): KeyObject {
+    const entry = this.generationFor(packetNumber);
+    entry.object ??= createSecretKey(entry.bytes);
+    return entry.object;
   }
 }
 
@@ -96,10 +135,11 @@ export class SealingKey extends DirectionKey {
   }
 
   /**
-   * {@link seal}, writing ciphertext || tag into `out` at `offset` instead of a fresh buffer (one
-   * allocation and one copy less per datagram); returns the bytes written (plaintext length + 16).
-   * `plaintext` may be the very bytes it is written over (sealing a datagram in place): the cipher has
-   * read all of it before anything is written. Throws like {@link seal}, and when `out` is too short.
+   * {@link seal}, writing ciphertext || tag into `out` at `offset` instead of a fresh buffer; returns the
+   * bytes written (plaintext length + 16). On libsodium nothing is allocated: the cipher writes straight
+   * into `out`. `plaintext` may be the very bytes it is written over (sealing a datagram in place), or
+   * overlap them at another offset (then it is copied first). Throws like {@link seal}, and when `out`
+   * is too short.
    */
   sealInto(
     packetNumber: PacketNumber,
@@ -122,21 +162,39 @@ export class SealingKey extends DirectionKey {
       );
     }
     const length = plaintext.length + TAG_BYTES;
-    if (offset < 0 || offset + length > out.length) {
+    if (!Number.isInteger(offset) || offset < 0 || offset + length > out.length) {
       throw new AnttError(
         ErrorCode.INVALID_ARGUMENT,
         `sealing ${plaintext.length} bytes needs ${length} bytes at offset ${offset} of a ${out.length}-byte buffer`,
       );
     }
-    // The tag length is the default (16) of both ciphers, and GCM and ChaCha20-Poly1305 need no
-    // plaintext length for the AAD: no option objects to validate on this per-datagram path.
-    const cipher = createCipheriv(this.algorithm as 'aes-256-gcm', this.keyFor(pn), this.nonceFor(pn));
-    cipher.setAAD(header);
-    // update() returns a new buffer: it has read all of `plaintext` before `out` is written.
-    const body = cipher.update(plaintext);
-    out.set(body, offset);
-    cipher.final();
-    out.set(cipher.getAuthTag(), offset + plaintext.length);
+    const sodium = this.sodium;
+    if (sodium !== null) {
+      const target = out.subarray(offset, offset + length);
+      const source = overlapsShifted(plaintext, target) ? new Uint8Array(plaintext) : plaintext;
+      sodium.crypto_aead_chacha20poly1305_ietf_encrypt(
+        target,
+        source,
+        header,
+        null,
+        this.nonceFor(pn),
+        this.keyBytesFor(pn),
+      );
+    } else {
+      // The tag length is the default (16) of both ciphers, and GCM and ChaCha20-Poly1305 need no
+      // plaintext length for the AAD: no option objects to validate on this per-datagram path.
+      const cipher = createCipheriv(
+        this.algorithm as 'aes-256-gcm',
+        this.keyObjectFor(pn),
+        this.nonceFor(pn),
+      );
+      cipher.setAAD(header);
+      // update() returns a new buffer: it has read all of `plaintext` before `out` is written.
+      const body = cipher.update(plaintext);
+      out.set(body, offset);
+      cipher.final();
+      out.set(cipher.getAuthTag(), offset + plaintext.length);
+    }
     this.lastPacketNumber = pn;
     this.count++;
     return length;
@@ -179,10 +237,72 @@ export class OpeningKey extends DirectionKey {
   }
 
   /**
-   * Verifies and decrypts; returns null (and counts why) for anything that is not authentic and new.
-   * Never throws for bad input from the network.
+   * Verifies and decrypts into a fresh buffer; returns null (and counts why) for anything that is not
+   * authentic and new. Never throws for bad input from the network.
    */
   open(packetNumber: PacketNumber, header: Uint8Array, sealed: Uint8Array): Uint8Array | null {
+    const pn = this.admit(packetNumber, header, sealed);
+    if (pn < 0) return null;
+    const bodyLength = sealed.length - TAG_BYTES;
+    let body: Uint8Array | null;
+    if (this.sodium !== null) {
+      body = Buffer.allocUnsafe(bodyLength);
+      if (!this.openWithSodium(pn, header, sealed, body)) body = null;
+    } else {
+      body = this.openWithNode(pn, header, sealed);
+    }
+    if (body === null) {
+      this.counters.rejectedAuthentication++;
+      return null;
+    }
+    this.accept(pn);
+    return body;
+  }
+
+  /**
+   * {@link open}, writing the plaintext (sealed.length - 16 bytes) into `out` at `offset`; returns its
+   * length, or -1 for anything {@link open} drops (counted the same way). `out` may be the very bytes of
+   * `sealed` (opening a datagram in place; nothing is allocated on libsodium) or overlap them at another
+   * offset. On -1 the plaintext's range of `out` holds unspecified bytes (libsodium zeroes it), which is
+   * why in-place opening suits a datagram that is dropped when it fails. Never throws for bad input from
+   * the network; throws when `out` is too short for `sealed` (a caller's bug).
+   */
+  openInto(
+    packetNumber: PacketNumber,
+    header: Uint8Array,
+    sealed: Uint8Array,
+    out: Uint8Array,
+    offset: number,
+  ): number {
+    const bodyLength = sealed instanceof Uint8Array ? sealed.length - TAG_BYTES : 0;
+    if (!Number.isInteger(offset) || offset < 0 || offset + bodyLength > out.length) {
+      throw new AnttError(
+        ErrorCode.INVALID_ARGUMENT,
+        `opening ${bodyLength} bytes needs room at offset ${offset} of a ${out.length}-byte buffer`,
+      );
+    }
+    const pn = this.admit(packetNumber, header, sealed);
+    if (pn < 0) return -1;
+    let opened: boolean;
+    if (this.sodium !== null) {
+      const target = out.subarray(offset, offset + bodyLength);
+      const source = overlapsShifted(sealed, target) ? new Uint8Array(sealed) : sealed;
+      opened = this.openWithSodium(pn, header, source, target);
+    } else {
+      const body = this.openWithNode(pn, header, sealed);
+      if (body !== null) out.set(body, offset);
+      opened = body !== null;
+    }
+    if (!opened) {
+      this.counters.rejectedAuthentication++;
+      return -1;
+    }
+    this.accept(pn);
+    return bodyLength;
+  }
+
+  /** The packet number if `sealed` may be opened at all, else -1 (counted as malformed or replayed). */
+  private admit(packetNumber: PacketNumber, header: Uint8Array, sealed: Uint8Array): number {
     const pn = toPacketNumber(packetNumber);
     if (
       pn < 0 ||
@@ -191,27 +311,54 @@ export class OpeningKey extends DirectionKey {
       !(header instanceof Uint8Array)
     ) {
       this.counters.rejectedMalformed++;
-      return null;
+      return -1;
     }
     if (this.replayWindow && !this.replayWindow.check(pn)) {
       this.counters.rejectedReplay++;
-      return null;
+      return -1;
     }
+    return pn;
+  }
+
+  private accept(pn: number): void {
+    this.replayWindow?.commit(pn);
+    this.counters.opened++;
+  }
+
+  /** libsodium checks the tag before it writes anything but zeroes `body` when the tag is wrong. */
+  private openWithSodium(pn: number, header: Uint8Array, sealed: Uint8Array, body: Uint8Array): boolean {
+    try {
+      (this.sodium as SodiumAead).crypto_aead_chacha20poly1305_ietf_decrypt(
+        body,
+        null,
+        sealed,
+        header,
+        this.nonceFor(pn),
+        this.keyBytesFor(pn),
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The plaintext in a buffer of node's, or null when the tag does not verify. */
+  private openWithNode(pn: number, header: Uint8Array, sealed: Uint8Array): Buffer | null {
     const bodyLength = sealed.length - TAG_BYTES;
-    const decipher = createDecipheriv(this.algorithm as 'aes-256-gcm', this.keyFor(pn), this.nonceFor(pn), {
-      authTagLength: TAG_BYTES,
-    });
+    const decipher = createDecipheriv(
+      this.algorithm as 'aes-256-gcm',
+      this.keyObjectFor(pn),
+      this.nonceFor(pn),
+      { authTagLength: TAG_BYTES },
+    );
     decipher.setAAD(header, { plaintextLength: bodyLength });
     decipher.setAuthTag(sealed.subarray(bodyLength));
     const body = decipher.update(sealed.subarray(0, bodyLength));
     try {
       decipher.final();
     } catch {
-      this.counters.rejectedAuthentication++;
       return null;
     }
-    this.replayWindow?.commit(pn);
-    this.counters.opened++;
     return body;
   }
 }
