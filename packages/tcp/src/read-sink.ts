@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 
 /** Reads land in this one reused buffer when no message wants them directly. */
 const SCRATCH_BYTES = 64 * 1024;
@@ -17,11 +17,13 @@ export type ChunkHandler = (chunk: Buffer) => void;
 const sinks = new WeakMap<Socket, ReadSink>();
 
 /**
- * Where an outgoing socket's reads go, through Node's `onread` option: into the remaining part of a large
- * message being assembled (the kernel copies straight into the buffer the application will receive, in
- * reads as large as the message allows), or into one scratch buffer reused for every read. Node's
- * `net.Server` cannot take `onread` in Node 20, so accepted sockets use 'data' events instead; see
- * {@link onChunks}.
+ * Where a socket's reads go, through Node's `onread` option: into the remaining part of a large message
+ * being assembled (the kernel copies straight into the buffer the application will receive, in reads as
+ * large as the message allows), or into one scratch buffer reused for every read. Without it, Node reads
+ * into a freshly allocated 64 KiB buffer per read and emits it through the stream machinery, and each
+ * large message is copied together from those chunks: about four times the receiver's user CPU and many
+ * more page faults per GiB on loopback. Dialled sockets take `onread` at connect; accepted ones get it
+ * from {@link adoptAccepted}.
  */
 export class ReadSink {
   readonly #scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
@@ -29,9 +31,14 @@ export class ReadSink {
   #direct: DirectTarget | undefined;
   /** Bytes read before anyone listened (copied, since the scratch buffer is reused). */
   #early: Buffer[] = [];
+  /** Node asked for a buffer: it honours `onread` on this socket. */
+  #lent = false;
 
   readonly onread = {
-    buffer: (): Uint8Array => this.#direct?.readTarget(DIRECT_READ_MIN_BYTES) ?? this.#scratch,
+    buffer: (): Uint8Array => {
+      this.#lent = true;
+      return this.#direct?.readTarget(DIRECT_READ_MIN_BYTES) ?? this.#scratch;
+    },
     // Returning false would pause the socket; the connection pauses it itself when its queue is full.
     callback: (bytes: number, buffer: Uint8Array): boolean => {
       if (buffer !== this.#scratch) {
@@ -47,6 +54,11 @@ export class ReadSink {
 
   attach(socket: Socket): void {
     sinks.set(socket, this);
+  }
+
+  /** True once Node has asked this sink for a buffer to read into. */
+  get used(): boolean {
+    return this.#lent;
   }
 
   setHandler(handler: ChunkHandler | undefined): void {
@@ -85,4 +97,46 @@ export function chunksAreTransient(socket: Socket): boolean {
 /** Lets reads go straight into the messages `target` is assembling, where the socket supports it. */
 export function setDirectTarget(socket: Socket, target: DirectTarget | undefined): void {
   sinks.get(socket)?.setDirectTarget(target);
+}
+
+/** The part of a net.Socket that moves its kernel socket to another net.Socket (Node's own field). */
+interface SocketWithHandle {
+  _handle?: object | null;
+}
+
+/**
+ * Moves a socket accepted with `pauseOnConnect: true` (so nothing was read from it yet) into a new
+ * net.Socket that reads through a {@link ReadSink}, exactly like a dialled one. Node 20's `net.Server`
+ * takes no `onread`, but a `net.Socket` constructed around an existing handle does (it installs the
+ * user buffer before it starts reading). The handle (the kernel socket, its fd and TCP state) passes to
+ * the new socket; the old one is retired without closing it.
+ *
+ * Returns `accepted` itself, still paused, where the move is not possible (not paused, already read or
+ * written, or a Node without the handle field): it then reads through 'data' events as before. Returns a
+ * socket that reads through 'data' events too if this Node ignored `onread` for a handle.
+ */
+export function adoptAccepted(accepted: Socket, options: { allowHalfOpen: boolean }): Socket {
+  const internal = accepted as Socket & SocketWithHandle;
+  const handle = internal._handle;
+  const untouched =
+    accepted.readableFlowing === false &&
+    accepted.bytesRead === 0 &&
+    accepted.writableLength === 0 &&
+    !accepted.destroyed;
+  if (typeof handle !== 'object' || handle === null || !untouched) return accepted;
+  const sink = new ReadSink();
+  // Detached first, so retiring the old socket below neither reads from nor closes the kernel socket.
+  internal._handle = null;
+  const adopted = new Socket({
+    handle,
+    allowHalfOpen: options.allowHalfOpen,
+    readable: true,
+    writable: true,
+    onread: sink.onread,
+  } as ConstructorParameters<typeof Socket>[0]);
+  // Releases the server's count of this connection; with no handle there is nothing else to release.
+  accepted.destroy();
+  // Node asks for the first buffer while constructing: if it did not, it reads through 'data' events.
+  if (sink.used) sink.attach(adopted);
+  return adopted;
 }

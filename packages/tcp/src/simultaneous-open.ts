@@ -8,7 +8,7 @@ import {
   networkError,
   TimeoutError,
 } from '@antt/core';
-import { ReadSink } from './read-sink.js';
+import { adoptAccepted, ReadSink } from './read-sink.js';
 
 /** After a refused attempt, listen on the local port for a random time in this range, then try again. */
 export const RETRY_MIN_MS = 50;
@@ -61,6 +61,8 @@ export class SimultaneousOpener {
   unanswered = 0;
   resetDuringHandshake = 0;
   strangersTurnedAway = 0;
+  /** Connections that came in on the listen window rather than from an attempt of ours. */
+  accepted = 0;
   #addressInUseStreak = 0;
   #lastError: NodeJS.ErrnoException | undefined;
   readonly #startedAt = performance.now();
@@ -242,8 +244,11 @@ export class SimultaneousOpener {
           return;
         }
         socket.setNoDelay(true);
-        socket.resume();
-        finish(socket);
+        this.accepted++;
+        // Re-wrapped so it reads like a dialled socket (through `onread`, no per-read allocation or copy).
+        const adopted = adoptAccepted(socket, { allowHalfOpen: true });
+        if (adopted === socket) socket.resume();
+        finish(adopted);
       });
       server.on('error', (error: NodeJS.ErrnoException) => {
         this.#lastError = error;
