@@ -93,7 +93,11 @@ export class UdpPunch {
   /** Nonce hex → the candidate it probed. */
   readonly #sentProbes = new Map<string, Candidate>();
   #validated: Candidate[] = [];
-  #nominateNonce: string | undefined;
+  /**
+   * Every NOMINATE sent: a repeat gets a fresh nonce, and the ACK of an earlier one may arrive after a
+   * later one left (the round trip is longer than NOMINATE_INTERVAL_MS), so any of them counts.
+   */
+  readonly #nominateNonces = new Set<string>();
   #chosen: ((result: Candidate) => void) | undefined;
   #probesSent = 0;
   /** Set on the controlled side once nominated, and on the controlling side once the NOMINATE is acked. */
@@ -126,7 +130,7 @@ export class UdpPunch {
     }
     const nonce = bytesHex(probe.transactionId);
     if (probe.nominate) {
-      if (this.#options.controlling && nonce === this.#nominateNonce && this.#result === undefined) {
+      if (this.#options.controlling && this.#nominateNonces.has(nonce) && this.#result === undefined) {
         this.#finish({ address: from, kind: this.#kindOf(from) });
       }
       return true;
@@ -215,7 +219,7 @@ export class UdpPunch {
 
   #nominate(candidate: Candidate): void {
     const transactionId = new Uint8Array(randomBytes(TRANSACTION_ID_BYTES));
-    this.#nominateNonce = bytesHex(transactionId);
+    this.#nominateNonces.add(bytesHex(transactionId));
     this.#sendProbe(candidate.address, { transactionId, ack: false, nominate: true });
   }
 
