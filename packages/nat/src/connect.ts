@@ -17,7 +17,9 @@ import {
   scopedSignal,
   type WaitOptions,
 } from '@antt/core';
+import type { TcpConnectionOptions } from '@antt/tcp';
 import { UdpConnection, type UdpConnectionOptions, UdpEndpoint, type UdpSecurityOptions } from '@antt/udp';
+import { connectAuto, connectTcp, type PunchedTcpConnection } from './connect-tcp.js';
 import {
   type Candidate,
   type CandidateKind,
@@ -72,9 +74,22 @@ export interface NatConnectOptions extends ConnectSecurityOptions, WaitOptions {
   forceRelay?: boolean;
   /** More options for the `UdpConnection` (idleTimeout, congestionControl, ...). */
   connection?: Omit<UdpConnectionOptions, 'remote' | 'endpoint' | 'localPort' | 'localHost'>;
+  /**
+   * `'udp'` (default), `'tcp'` (rendezvous, simultaneous open and relay over TCP, from one local port),
+   * or `'auto'`: UDP, and TCP when UDP fails (see connect-tcp.ts and the README for the order).
+   */
+  transport?: 'udp' | 'tcp' | 'auto';
+  /** Bound on each of the register and exchange stages (default: only `timeout`; 5 s for UDP in 'auto'). */
+  exchangeTimeout?: number;
+  /** More options for the `TcpConnection` with transport 'tcp' or 'auto' (idleTimeout, ...). */
+  tcpConnection?: Omit<
+    TcpConnectionOptions,
+    'remote' | 'localPort' | 'localAddress' | 'role' | 'socket' | 'startAt' | 'onRefused'
+  >;
 }
 
 interface PathCommon {
+  transport: 'udp';
   /** The endpoint socket's address. */
   local: Address;
   /** The address the connection sends to: the peer's (direct) or the relay's (relayed). */
@@ -136,8 +151,38 @@ export class NatConnectError extends AnttError {
 /**
  * Registers with the rendezvous server, learns the peer's candidates, punches a path from the endpoint's
  * socket and opens an Antt/UDP connection over it. Resolves to the connection, with `path` telling how.
+ * `transport: 'tcp'` does the same over TCP (`TcpConnection`); `'auto'` tries UDP, then TCP.
  */
-export async function connect(options: NatConnectOptions): Promise<PunchedConnection> {
+export function connect(options: NatConnectOptions & { transport?: 'udp' }): Promise<PunchedConnection>;
+export function connect(options: NatConnectOptions & { transport: 'tcp' }): Promise<PunchedTcpConnection>;
+export function connect(options: NatConnectOptions): Promise<PunchedConnection | PunchedTcpConnection>;
+export async function connect(options: NatConnectOptions): Promise<PunchedConnection | PunchedTcpConnection> {
+  checkConnectOptions(options);
+  const transport = options.transport ?? 'udp';
+  if (transport === 'tcp') return connectTcp(options);
+  if (transport === 'auto') return connectAuto(options, connectUdp);
+  if (transport !== 'udp') {
+    throw new AnttError(
+      ErrorCode.INVALID_ARGUMENT,
+      `option transport must be 'udp', 'tcp' or 'auto', got ${String(transport)}`,
+    );
+  }
+  return connectUdp(options);
+}
+
+function checkConnectOptions(options: NatConnectOptions): void {
+  if (typeof options?.name !== 'string' || options.name.length === 0) {
+    throw new AnttError(ErrorCode.INVALID_ARGUMENT, 'option name is required: the name to register under');
+  }
+  if (!options.passphrase && !options.allowedPeers && !options.acceptAnyPeer && !options.insecure) {
+    throw new AnttError(
+      ErrorCode.INVALID_ARGUMENT,
+      'say who may connect: passphrase, allowedPeers, acceptAnyPeer (encrypted, unauthenticated) or insecure',
+    );
+  }
+}
+
+async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection> {
   const name = options.name;
   if (typeof name !== 'string' || name.length === 0) {
     throw new AnttError(ErrorCode.INVALID_ARGUMENT, 'option name is required: the name to register under');
@@ -175,12 +220,15 @@ export async function connect(options: NatConnectOptions): Promise<PunchedConnec
     let at = performance.now();
     const registration = await client.register(
       { name, peerId: options.identity?.peerId, candidates: lanCandidates(options.lanAddresses, local.port) },
-      { signal: scope.signal },
+      { signal: scope.signal, timeout: options.exchangeTimeout },
     );
     const registerMs = performance.now() - at;
 
     at = performance.now();
-    const peer = await client.lookup(options.peerName ?? name, { signal: scope.signal });
+    const peer = await client.lookup(options.peerName ?? name, {
+      signal: scope.signal,
+      timeout: options.exchangeTimeout,
+    });
     const exchangeMs = performance.now() - at;
 
     at = performance.now();
@@ -245,6 +293,7 @@ export async function connect(options: NatConnectOptions): Promise<PunchedConnec
     const handshakeMs = performance.now() - at;
     if (ownsEndpoint) endpoint.closeWhenEmpty = true;
     const common = {
+      transport: 'udp' as const,
       local,
       remote,
       observed: registration.observed,
@@ -308,11 +357,11 @@ function securityOptions(options: ConnectSecurityOptions): UdpSecurityOptions {
 }
 
 /** The same on both sides: the two names, sorted (one name twice for a meeting name). */
-function meetingContext(name: string, peerName: string): string {
+export function meetingContext(name: string, peerName: string): string {
   return `antt-rendezvous\0${[name, peerName].sort().join('\0')}`;
 }
 
-async function resolveServer(rendezvous: string | Address): Promise<Address> {
+export async function resolveServer(rendezvous: string | Address): Promise<Address> {
   const address = typeof rendezvous === 'string' ? parseAddress(rendezvous) : rendezvous;
   if (isIP(address.host) !== 0) return { host: address.host, port: address.port };
   try {

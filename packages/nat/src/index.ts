@@ -135,6 +135,21 @@ export {
 } from './rendezvous/protocol.js';
 export { DEFAULT_RENDEZVOUS_PORT, type ListenOptions, RendezvousServer } from './rendezvous/server.js';
 export {
+  DEFAULT_MAX_TCP_CONNECTIONS,
+  DEFAULT_MAX_TCP_CONNECTIONS_PER_IP,
+  type TcpListenerOptions,
+  type TcpListenerStats,
+} from './rendezvous/server-tcp.js';
+export { RendezvousTcpChannel } from './rendezvous/tcp-channel.js';
+export { MAX_TCP_FRAME_BYTES } from './rendezvous/tcp-framing.js';
+export {
+  DEFAULT_AUTO_UDP_EXCHANGE_TIMEOUT_MS,
+  type PunchedTcpConnection,
+  type TcpConnectionPath,
+  type TcpDirectPath,
+  type TcpRelayedPath,
+} from './connect-tcp.js';
+export {
   DEFAULT_MAX_REGISTRATIONS,
   DEFAULT_MAX_RELAYS,
   DEFAULT_RATE_BURST,
