@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAddress } from '@antt/core';
+import { MAX_NAME_BYTES } from '@antt/nat';
 import { parseAllowedPeers, parsePeerId } from '@antt/secure';
 
 export const PROGRAM = 'antt-shell';
@@ -36,7 +37,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     value: '<n>',
     modes: MODES,
-    help: "local port (the other side's --peer points here)",
+    help: "local port (the other side's --peer points here; with --rendezvous default: any)",
   },
   {
     name: 'peer',
@@ -44,6 +45,27 @@ export const OPTIONS: readonly OptionSpec[] = [
     value: '<host:port>',
     modes: MODES,
     help: "the other side's address and --port",
+  },
+  {
+    name: 'rendezvous',
+    type: 'string',
+    value: '<host:port>',
+    modes: MODES,
+    help: 'instead of --peer: meet the other side by --name at this antt-rendezvous server (udp)',
+  },
+  {
+    name: 'name',
+    type: 'string',
+    value: '<name>',
+    modes: MODES,
+    help: 'with --rendezvous: the name to meet under; the same on both sides, or see --peer-name',
+  },
+  {
+    name: 'peer-name',
+    type: 'string',
+    value: '<name>',
+    modes: MODES,
+    help: "with --rendezvous: the other side's --name, when the two sides use different names",
   },
   {
     name: 'transport',
@@ -120,8 +142,8 @@ export const OPTIONS: readonly OptionSpec[] = [
 ];
 
 const SYNOPSIS: Record<Mode, string> = {
-  serve: `${PROGRAM} serve --port <n> --peer <host:port> (--passphrase <text> | --allow <peer-id>... | --allow-file <file>) [options]`,
-  connect: `${PROGRAM} connect --port <n> --peer <host:port> (--passphrase <text> | --peer-id <id>) [options]`,
+  serve: `${PROGRAM} serve (--port <n> --peer <host:port> | --rendezvous <host:port> --name <name>) (--passphrase <text> | --allow <peer-id>... | --allow-file <file>) [options]`,
+  connect: `${PROGRAM} connect (--port <n> --peer <host:port> | --rendezvous <host:port> --name <name>) (--passphrase <text> | --peer-id <id>) [options]`,
 };
 
 const ABOUT: Record<Mode, string> = {
@@ -140,7 +162,8 @@ export function usage(mode?: Mode): string {
     '',
     'A remote shell with file transfer over an Antt connection (UDP or TCP). Run `serve` on one machine and',
     '`connect` on the other, each with --peer pointing at the other side (both connect at once, so it works',
-    'through NATs that keep ports).',
+    'through NATs that keep ports), or both with the same --rendezvous server and --name: the server tells',
+    'each where the other is, they punch a direct path through their NATs (or go through its relay).',
     '',
     'serve options:',
     ...optionLines('serve'),
@@ -151,6 +174,10 @@ export function usage(mode?: Mode): string {
     'Example, two terminals on one machine:',
     `  ${PROGRAM} serve   --port 4456 --peer 127.0.0.1:3345 --passphrase 'correct horse'`,
     `  ${PROGRAM} connect --port 3345 --peer 127.0.0.1:4456 --passphrase 'correct horse'`,
+    '',
+    'Example, two machines behind NATs meeting at antt-rendezvous on 203.0.113.2:',
+    `  ${PROGRAM} serve   --rendezvous 203.0.113.2:3478 --name office --passphrase 'correct horse'`,
+    `  ${PROGRAM} connect --rendezvous 203.0.113.2:3478 --name office --passphrase 'correct horse'`,
   ].join('\n');
 }
 
@@ -162,9 +189,22 @@ function optionLines(mode: Mode): string[] {
   });
 }
 
+/** Where the two sides meet by name instead of by address (`--rendezvous`). */
+export interface RendezvousTarget {
+  server: { host: string; port: number };
+  /** As typed, for messages. */
+  serverText: string;
+  name: string;
+  /** The other side's name; undefined: `name` is a meeting name both sides give. */
+  peerName: string | undefined;
+}
+
 interface CommonConfig {
+  /** 0: any free port (only with a rendezvous). */
   port: number;
-  peer: { host: string; port: number };
+  /** The other side's address; undefined with a rendezvous. */
+  peer: { host: string; port: number } | undefined;
+  rendezvous: RendezvousTarget | undefined;
   transport: TransportName;
   passphrase: string | undefined;
   identityPath: string;
@@ -201,10 +241,19 @@ export function parseCommandLine(argv: readonly string[]): Command {
   const values = parseOptions(mode, rest);
   if (values.help) return { mode: 'help', text: usage(mode) };
 
+  const rendezvous = rendezvousTarget(values, mode);
+  const transport = transportName(values.transport);
+  if (rendezvous && transport !== 'udp') {
+    throw new UsageError(
+      '--rendezvous works over udp only (meeting over tcp is not built yet): drop --transport',
+    );
+  }
+  const port = stringValue(values.port);
   const common: CommonConfig = {
-    port: portNumber(required(values, 'port', mode)),
-    peer: peerAddress(required(values, 'peer', mode)),
-    transport: transportName(values.transport),
+    port: rendezvous && port === undefined ? 0 : portNumber(required(values, 'port', mode)),
+    peer: rendezvous ? undefined : peerAddress(required(values, 'peer', mode)),
+    rendezvous,
+    transport,
     passphrase: passphrase(values),
     identityPath: resolve(
       stringValue(values.identity) ?? join(homedir(), '.config', 'antt', `shell-${mode}.json`),
@@ -293,10 +342,62 @@ function stringValue(value: Values[string]): string | undefined {
 function required(values: Values, name: string, mode: Mode): string {
   const value = stringValue(values[name]);
   if (value === undefined) {
-    const hint = name === 'port' ? 'the local port' : "the other side's host:port";
+    const hint =
+      name === 'port'
+        ? 'the local port'
+        : "the other side's host:port, or --rendezvous <host:port> --name <name> to meet by name";
     throw new UsageError(`${mode} needs --${name} (${hint}; see ${PROGRAM} ${mode} --help)`);
   }
   return value;
+}
+
+/** `--rendezvous`, `--name` and `--peer-name`, checked together; undefined when meeting by address. */
+function rendezvousTarget(values: Values, mode: Mode): RendezvousTarget | undefined {
+  const serverText = stringValue(values.rendezvous);
+  const name = stringValue(values.name);
+  const peerName = stringValue(values['peer-name']);
+  if (serverText === undefined) {
+    if (name !== undefined || peerName !== undefined) {
+      throw new UsageError(
+        `--${name !== undefined ? 'name' : 'peer-name'} goes with --rendezvous <host:port> (the server where both sides meet)`,
+      );
+    }
+    return undefined;
+  }
+  if (stringValue(values.peer) !== undefined) {
+    throw new UsageError(
+      "give --peer <host:port> (the other side's address) or --rendezvous <host:port> (a server where both meet by --name), not both",
+    );
+  }
+  if (name === undefined) {
+    throw new UsageError(
+      `--rendezvous needs --name <name>: the name both sides meet under (see ${PROGRAM} ${mode} --help)`,
+    );
+  }
+  let server: { host: string; port: number };
+  try {
+    const { host, port } = parseAddress(serverText);
+    server = { host, port };
+  } catch {
+    throw new UsageError(`--rendezvous must be host:port, for example 203.0.113.2:3478, got '${serverText}'`);
+  }
+  return {
+    server,
+    serverText,
+    name: meetingName(name, '--name'),
+    peerName: peerName === undefined ? undefined : meetingName(peerName, '--peer-name'),
+  };
+}
+
+/** A name the rendezvous server stores: printable UTF-8, 1 to MAX_NAME_BYTES bytes. */
+function meetingName(text: string, option: string): string {
+  const name = text.trim();
+  if (name.length === 0 || Buffer.byteLength(name) > MAX_NAME_BYTES || /\p{Cc}/u.test(name)) {
+    throw new UsageError(
+      `${option} must be 1 to ${MAX_NAME_BYTES} bytes of printable text, got ${JSON.stringify(text)}`,
+    );
+  }
+  return name;
 }
 
 function portNumber(text: string): number {

@@ -10,9 +10,23 @@ import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { AnttError, type Connection, ErrorCode, formatAddress } from '@antt/core';
 import type { Identity } from '@antt/secure';
-import { type ConnectConfig, DEFAULT_CLIENT_CONNECT_TIMEOUT_S, describeFsError, PROGRAM } from './cli.js';
-import { openConnection, peerInfo } from './connection.js';
+import {
+  type ConnectConfig,
+  DEFAULT_CLIENT_CONNECT_TIMEOUT_S,
+  describeFsError,
+  PROGRAM,
+  type RendezvousTarget,
+} from './cli.js';
+import { openConnection, pathOf, peerInfo } from './connection.js';
 import { formatBytes, splitWords, WordsError } from './format.js';
+import {
+  describeMeeting,
+  describePath,
+  describeStageFailure,
+  otherSideOptions,
+  STAGE_PREFIX,
+  stageOf,
+} from './meeting.js';
 import { greetServer, RefusedError, type WelcomeInfo } from './greeting.js';
 import { Progress } from './progress.js';
 import {
@@ -58,10 +72,14 @@ export interface ClientIo {
 export async function connectShell(config: ConnectConfig, identity: Identity, io: ClientIo): Promise<number> {
   const say = (line: string): void => void io.stdout.write(`${line}\n`);
   const complain = (line: string): void => void io.stderr.write(`${line}\n`);
-  const peer = formatAddress(config.peer);
+  const peer = config.rendezvous ? describeMeeting(config.rendezvous) : formatAddress(config.peer!);
   const timeoutMs = config.connectTimeoutMs ?? DEFAULT_CLIENT_CONNECT_TIMEOUT_S * 1000;
   say(`${PROGRAM} connect: peer id ${identity.peerId} (identity ${config.identityPath})`);
-  say(`connecting to ${peer} over ${config.transport} from port ${config.port} ...`);
+  say(
+    config.rendezvous
+      ? `meeting the server ${peer} over udp ...`
+      : `connecting to ${peer} over ${config.transport} from port ${config.port} ...`,
+  );
   const aborter = new AbortController();
   const onEarlyInterrupt = (): void => aborter.abort();
   process.once('SIGINT', onEarlyInterrupt);
@@ -73,6 +91,7 @@ export async function connectShell(config: ConnectConfig, identity: Identity, io
       transport: config.transport,
       localPort: config.port,
       peer: config.peer,
+      rendezvous: config.rendezvous,
       security: {
         identity,
         passphrase: config.passphrase,
@@ -98,8 +117,10 @@ export async function connectShell(config: ConnectConfig, identity: Identity, io
     return 1;
   }
   const checked = config.serverPeerId !== undefined ? 'checked against --peer-id' : 'knows the passphrase';
+  const path = pathOf(connection);
+  if (path) say(describePath(path));
   say(
-    `connected to ${peer} over ${config.transport} (encrypted; server peer id ${peerInfo(connection).peerId ?? 'unknown'}, ${checked})`,
+    `connected to ${config.rendezvous ? `"${config.rendezvous.peerName ?? config.rendezvous.name}"` : peer} over ${config.transport} (encrypted; server peer id ${peerInfo(connection).peerId ?? 'unknown'}, ${checked})`,
   );
   say(`serving ${welcome.root} on the server; commands ${welcome.exec ? 'allowed' : 'off (--no-exec)'}`);
   say('');
@@ -108,13 +129,29 @@ export async function connectShell(config: ConnectConfig, identity: Identity, io
 }
 
 function connectFailure(error: unknown, config: ConnectConfig, timeoutMs: number): string {
-  const peer = formatAddress(config.peer);
+  if (config.rendezvous) return meetingFailure(error, config, config.rendezvous, timeoutMs);
+  const peer = formatAddress(config.peer!);
   if (AnttError.is(error) && error.code === ErrorCode.TIMEOUT) {
-    return `no answer from ${peer} within ${timeoutMs / 1000} s: is \`${PROGRAM} serve --port ${config.peer.port} --peer <this host>:${config.port} --transport ${config.transport}\` running there?`;
+    return `no answer from ${peer} within ${timeoutMs / 1000} s: is \`${PROGRAM} serve --port ${config.peer!.port} --peer <this host>:${config.port} --transport ${config.transport}\` running there?`;
   }
   if (AnttError.is(error) && error.code === ErrorCode.AUTH)
     return describeAuthFailure(error.message, config.passphrase !== undefined);
   return `cannot connect to ${peer}: ${(error as Error).message}`;
+}
+
+/** Through the rendezvous: the stage that failed, in one line; a server that never came, with the fix. */
+function meetingFailure(
+  error: unknown,
+  config: ConnectConfig,
+  target: RendezvousTarget,
+  timeoutMs: number,
+): string {
+  if (AnttError.is(error) && error.code === ErrorCode.AUTH)
+    return describeAuthFailure(error.message, config.passphrase !== undefined);
+  if (AnttError.is(error) && error.code === ErrorCode.TIMEOUT && stageOf(error) === 'exchange') {
+    return `no server came to ${describeMeeting(target)} within ${timeoutMs / 1000} s (exchange stage): is \`${PROGRAM} serve ${otherSideOptions(target)}\` running?`;
+  }
+  return describeStageFailure(error);
 }
 
 export const PASSPHRASE_MISMATCH = /(did not prove it knows|did not prove we know) the passphrase/;
@@ -124,7 +161,9 @@ export const PASSPHRASE_ON_ONE_SIDE =
 
 /** The transport's handshake error, said from the client's side in one line. */
 export function describeAuthFailure(message: string, withPassphrase: boolean): string {
-  const reason = message.replace(/^the security handshake with (?:the peer )?\S+ failed: /, '');
+  const reason = message
+    .replace(STAGE_PREFIX, '')
+    .replace(/^the security handshake with (?:the peer )?\S+ failed: /, '');
   // Either side may be the one that notices (over UDP the roles come from random connection ids).
   if (PASSPHRASE_MISMATCH.test(reason)) {
     return "refused: the server's passphrase is not this one (wrong passphrase on one side)";

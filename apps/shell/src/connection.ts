@@ -4,10 +4,11 @@
  * place, `securityOptions`.
  */
 import { AnttError, type Connection, ErrorCode } from '@antt/core';
+import { type ConnectionPath, connect } from '@antt/nat';
 import type { Identity } from '@antt/secure';
 import { TcpConnection } from '@antt/tcp';
-import { UdpConnection } from '@antt/udp';
-import type { Mode, TransportName } from './cli.js';
+import { UdpConnection, UdpEndpoint } from '@antt/udp';
+import type { Mode, RendezvousTarget, TransportName } from './cli.js';
 import { MAX_MESSAGE_BYTES } from './protocol.js';
 
 /**
@@ -34,8 +35,11 @@ export interface Security {
 export interface OpenOptions {
   mode: Mode;
   transport: TransportName;
+  /** 0: any free port (with a rendezvous). */
   localPort: number;
-  peer: { host: string; port: number };
+  /** The other side's address, or undefined to meet it through `rendezvous`. */
+  peer: { host: string; port: number } | undefined;
+  rendezvous: RendezvousTarget | undefined;
   security: Security;
   timeoutMs: number;
   signal?: AbortSignal;
@@ -60,28 +64,39 @@ export function securityOptions(security: Security): Record<string, unknown> {
   };
 }
 
+/**
+ * Opens the connection, by address or through the rendezvous; rejects with the transport's or (through
+ * the rendezvous) the failed stage's `AnttError`. Only an encrypted connection is returned.
+ */
 export async function openConnection(options: OpenOptions): Promise<Connection> {
+  const wait = { timeout: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) };
   const common = {
-    localPort: options.localPort,
-    remote: { ...options.peer },
     maxMessageBytes: MAX_MESSAGE_BYTES,
     receiveBufferBytes: RECEIVE_BUFFER_BYTES,
     connectTimeout: options.timeoutMs,
-    ...securityOptions(options.security),
   };
-  const connection: Connection =
-    options.transport === 'tcp'
-      ? new TcpConnection({ ...common, role: options.mode === 'serve' ? 'server' : 'client' })
-      : new UdpConnection({
-          ...common,
-          congestionControl: UDP_CONGESTION_CONTROL,
-          sendBufferBytes: UDP_SEND_BUFFER_BYTES,
-        });
+  const udp = {
+    ...common,
+    congestionControl: UDP_CONGESTION_CONTROL,
+    sendBufferBytes: UDP_SEND_BUFFER_BYTES,
+  } as const;
+  let connection: Connection;
+  if (options.rendezvous) {
+    connection = await meet(options, options.rendezvous, udp, wait);
+  } else {
+    const direct = {
+      ...common,
+      localPort: options.localPort,
+      remote: { ...options.peer! },
+      ...securityOptions(options.security),
+    };
+    connection =
+      options.transport === 'tcp'
+        ? new TcpConnection({ ...direct, role: options.mode === 'serve' ? 'server' : 'client' })
+        : new UdpConnection({ ...direct, ...udp });
+  }
   try {
-    await connection.connect({
-      timeout: options.timeoutMs,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    if (connection.state !== 'open') await connection.connect(wait);
     if (!peerInfo(connection).encrypted) {
       throw new AnttError(
         ErrorCode.AUTH,
@@ -93,6 +108,44 @@ export async function openConnection(options: OpenOptions): Promise<Connection> 
     throw error;
   }
   return connection;
+}
+
+/**
+ * Through the rendezvous (`@antt/nat`'s `connect()`), on an endpoint of our own: connect() leaves it open
+ * when it fails, so its UNREGISTER still leaves (on an endpoint of its own it closes the socket first) and
+ * a failed attempt leaves no registration behind to block the next one under the same name. Once
+ * connected, the endpoint closes with the connection.
+ */
+async function meet(
+  options: OpenOptions,
+  target: RendezvousTarget,
+  connection: Record<string, unknown>,
+  wait: { timeout: number; signal?: AbortSignal },
+): Promise<Connection> {
+  const security = securityOptions(options.security);
+  const endpoint = await UdpEndpoint.bind({ port: options.localPort, ...security });
+  try {
+    const connected = await connect({
+      rendezvous: target.server,
+      name: target.name,
+      ...(target.peerName !== undefined ? { peerName: target.peerName } : {}),
+      endpoint,
+      connection,
+      ...security,
+      ...wait,
+    });
+    endpoint.closeWhenEmpty = true;
+    return connected;
+  } catch (error) {
+    await new Promise((resolve) => setImmediate(resolve));
+    await endpoint.close();
+    throw error;
+  }
+}
+
+/** How a connection made through the rendezvous got to the peer; undefined for one made by address. */
+export function pathOf(connection: Connection): ConnectionPath | undefined {
+  return (connection as Connection & { path?: ConnectionPath }).path;
 }
 
 export function peerInfo(connection: Connection): PeerInfo {

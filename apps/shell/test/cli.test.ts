@@ -152,6 +152,56 @@ describe('bad arguments: one line on stderr, status 2', () => {
       /--root .*secret is not a directory/,
     ],
     [
+      'rendezvous without a port',
+      () => ['connect', '--rendezvous', '127.0.0.1', '--name', 'office', '--passphrase', 'x'],
+      /--rendezvous must be host:port, for example 203\.0\.113\.2:3478, got '127\.0\.0\.1'/,
+    ],
+    [
+      'empty name',
+      () => ['serve', '--rendezvous', '127.0.0.1:3478', '--name', '', '--passphrase', 'x'],
+      /--name must be 1 to 64 bytes of printable text, got ""/,
+    ],
+    [
+      'name too long for the rendezvous',
+      () => ['serve', '--rendezvous', '127.0.0.1:3478', '--name', 'x'.repeat(65), '--passphrase', 'x'],
+      /--name must be 1 to 64 bytes/,
+    ],
+    [
+      'rendezvous without a name',
+      () => ['connect', '--rendezvous', '127.0.0.1:3478', '--passphrase', 'x'],
+      /--rendezvous needs --name <name>/,
+    ],
+    [
+      'both an address and a rendezvous',
+      () => [...connect, '--rendezvous', '127.0.0.1:3478', '--name', 'office', '--passphrase', 'x'],
+      /give --peer <host:port> .* or --rendezvous <host:port> .*, not both/,
+    ],
+    [
+      'a name without a rendezvous',
+      () => [...serve, '--name', 'office', '--passphrase', 'x'],
+      /--name goes with --rendezvous <host:port>/,
+    ],
+    [
+      'a rendezvous over tcp',
+      () => [
+        'serve',
+        '--rendezvous',
+        '127.0.0.1:3478',
+        '--name',
+        'o',
+        '--transport',
+        'tcp',
+        '--passphrase',
+        'x',
+      ],
+      /--rendezvous works over udp only/,
+    ],
+    [
+      'neither an address nor a rendezvous',
+      () => ['connect', '--port', '1', '--passphrase', 'x'],
+      /connect needs --peer \(the other side's host:port, or --rendezvous <host:port> --name <name>/,
+    ],
+    [
       'damaged identity',
       () => [...serve, '--passphrase', 'x', '--identity', join(dir, 'secret')],
       /^antt-shell: --identity: /,

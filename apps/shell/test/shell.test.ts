@@ -8,6 +8,7 @@
 import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RendezvousServer } from '@antt/nat';
 import { Identity } from '@antt/secure';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, peakRssBytes, randomFile, requireBuilt, sha256File, shell } from './helpers.js';
@@ -19,6 +20,9 @@ const SMALL_FILE_BYTES = 8 * 1024 * 1024;
 const PEAK_RSS_LIMIT_BYTES = 150 * 1024 * 1024;
 const PASSPHRASE = 'correct horse battery staple';
 const PROMPT = /antt:\.>\s*$/;
+/** What both sides print once met through a rendezvous: the path, the candidate, each stage's time. */
+const RENDEZVOUS_PATH =
+  /path: direct to [\d.]+:\d+ \(the peer's (LAN|public) address[^)]*\); connected in [\d.]+ m?s \(register [\d.]+ m?s, waiting for the peer [\d.]+ m?s, punch [\d.]+ m?s, handshake [\d.]+ m?s\)/;
 
 let dir: string;
 const tmux = new Tmux();
@@ -341,4 +345,79 @@ describe('over TCP', () => {
     tmux.type(pair.client, 'exit');
     expect(await tmux.waitForExit(pair.client, 10_000)).toBe(0);
   }, 60_000);
+});
+
+describe('through a rendezvous server', () => {
+  it('serve and connect meet by name, say the path, run a command; a wrong passphrase does not block the next client', async () => {
+    const rendezvous = await RendezvousServer.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const at = `127.0.0.1:${rendezvous.address.port}`;
+      const meet = ['--rendezvous', at, '--name', 'office'];
+      const n = ++sessions;
+      const pair = { server: `server${n}`, client: `client${n}` };
+      tmux.start(
+        pair.server,
+        shell('serve', ...meet, '--root', join(dir, 'root'), '--passphrase', PASSPHRASE),
+        join(dir, 'root'),
+      );
+      await tmux.waitFor(
+        pair.server,
+        `waiting for "office" at rendezvous ${at} (there: antt-shell connect --rendezvous ${at} --name office ...)`,
+        10_000,
+      );
+      // A client with the wrong passphrase is refused, and its failed meeting leaves the name free.
+      const intruder = `intruder${n}`;
+      tmux.start(intruder, shell('connect', ...meet, '--passphrase', 'a wrong guess'), join(dir, 'client'));
+      await tmux.waitFor(intruder, "refused: the server's passphrase is not this one", 20_000);
+      expect(await tmux.waitForExit(intruder, 10_000)).toBe(1);
+      await tmux.waitFor(pair.server, /refused: wrong passphrase/, 10_000);
+
+      tmux.start(
+        pair.client,
+        shell('connect', ...meet, '--identity', join(dir, 'ids/client.json'), '--passphrase', PASSPHRASE),
+        join(dir, 'client'),
+      );
+      await tmux.waitFor(pair.client, PROMPT, 20_000);
+      const screen = tmux.screen(pair.client);
+      expect(screen).toContain(`meeting the server "office" at rendezvous ${at} over udp ...`);
+      expect(screen).toMatch(RENDEZVOUS_PATH);
+      expect(screen).toMatch(/connected to "office" over udp \(encrypted; server peer id /);
+      await tmux.waitFor(pair.server, RENDEZVOUS_PATH, 5_000);
+      const out = await typeAndWait(pair, 'echo met by name', /\[exit 0\]/);
+      expect(out).toMatch(/^met by name$/m);
+      tmux.type(pair.client, 'exit');
+      expect(await tmux.waitForExit(pair.client, 10_000)).toBe(0);
+    } finally {
+      await rendezvous.close();
+    }
+  }, 60_000);
+
+  it('a client whose server never registers: one line naming the exchange stage, exit 1', async () => {
+    const rendezvous = await RendezvousServer.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const at = `127.0.0.1:${rendezvous.address.port}`;
+      const name = `lonely${++sessions}`;
+      tmux.start(
+        name,
+        shell(
+          'connect',
+          '--rendezvous',
+          at,
+          '--name',
+          'nobody',
+          '--passphrase',
+          'x',
+          '--connect-timeout',
+          '2',
+        ),
+        join(dir, 'client'),
+      );
+      expect(await tmux.waitForExit(name, 15_000)).toBe(1);
+      expect(tmux.screen(name)).toContain(
+        `antt-shell: no server came to "nobody" at rendezvous ${at} within 2 s (exchange stage): is \`antt-shell serve --rendezvous ${at} --name nobody\` running?`,
+      );
+    } finally {
+      await rendezvous.close();
+    }
+  }, 30_000);
 });
