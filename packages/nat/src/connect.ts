@@ -17,6 +17,7 @@ import {
   scopedSignal,
   type WaitOptions,
 } from '@antt/core';
+import { derivePassphraseKey } from '@antt/secure';
 import type { TcpConnectionOptions } from '@antt/tcp';
 import { UdpConnection, type UdpConnectionOptions, UdpEndpoint, type UdpSecurityOptions } from '@antt/udp';
 import { connectAuto, connectTcp, type PunchedTcpConnection } from './connect-tcp.js';
@@ -158,6 +159,7 @@ export function connect(options: NatConnectOptions & { transport: 'tcp' }): Prom
 export function connect(options: NatConnectOptions): Promise<PunchedConnection | PunchedTcpConnection>;
 export async function connect(options: NatConnectOptions): Promise<PunchedConnection | PunchedTcpConnection> {
   checkConnectOptions(options);
+  prewarmPassphraseKey(options, options.name);
   const transport = options.transport ?? 'udp';
   if (transport === 'tcp') return connectTcp(options);
   if (transport === 'auto') return connectAuto(options, connectUdp);
@@ -354,6 +356,18 @@ function securityOptions(options: ConnectSecurityOptions): UdpSecurityOptions {
     if (options[key] !== undefined) out[key] = options[key];
   }
   return out as UdpSecurityOptions;
+}
+
+/**
+ * The passphrase's key (scrypt: tens of ms on an idle machine, hundreds on a busy one) depends only on
+ * the passphrase and the names, all known now: derive it while registration, exchange and punching wait
+ * on the network, so the handshake finds it in @antt/secure's cache instead of starting it.
+ */
+function prewarmPassphraseKey(options: NatConnectOptions, name: string): void {
+  if (!options.passphrase) return;
+  const context = options.passphraseContext ?? meetingContext(name, options.peerName ?? name);
+  // A failure here (a bad passphrase) surfaces again, with its stage, in the handshake.
+  derivePassphraseKey(options.passphrase, { context }).catch(() => {});
 }
 
 /** The same on both sides: the two names, sorted (one name twice for a meeting name). */
