@@ -1,19 +1,17 @@
 /**
  * `pnpm bench` (add `--quick` for 256 MiB instead of 1 GiB, `--no-lab` for loopback only,
- * `--only=antt,udx` for some transports): one process sends to another, for each
+ * `--only=antt,udx` for some transports, `--two-nats-only` for the lab's two-NAT rows, hyperdht against
+ * encrypted Antt/UDP): one process sends to another, for each
  * transport in the same run, and the table compares them. Antt/UDP is measured against node:net TCP (the
  * kernel's congestion control is named), udx-native, and the raw limit: a plain dgram blast of 1200-byte
  * datagrams one way (what arrived is counted). Loopback always; the namespace lab rows run when this
  * process is root and the test kit's lab helpers are available, and are reported as skipped otherwise.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { next, peer } from './spawn-peer.js';
 
 const MiB = 2 ** 20;
-const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
 const only = process.argv
   .find((a) => a.startsWith('--only='))
@@ -76,46 +74,24 @@ export interface TransferOptions {
   receiverNs?: string;
   senderNs?: string;
   capBytesPerSecond?: number;
-}
-
-/** Spawns `node --import tsx bench/peer.ts ...` (in a namespace when `netns` is given). */
-function peer(
-  args: string[],
-  netns?: string,
-): { lines: AsyncIterator<string>; write(line: string): void; done: Promise<number>; kill(): void } {
-  const command = [
-    process.execPath,
-    '--conditions=source',
-    '--import',
-    'tsx',
-    join(here, args[1] === 'hyperdht' ? 'hyperdht-peer.ts' : 'peer.ts'),
-    ...args,
-  ];
-  const child = netns
-    ? spawn('ip', ['netns', 'exec', netns, ...command], {
-        cwd: join(here, '..'),
-        stdio: ['pipe', 'pipe', 'inherit'],
-      })
-    : spawn(command[0]!, command.slice(1), { cwd: join(here, '..'), stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  return {
-    lines,
-    write: (line) => child.stdin!.write(`${line}\n`),
-    done: new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1))),
-    kill: () => child.kill('SIGKILL'),
-  };
-}
-
-async function next(lines: AsyncIterator<string>): Promise<Record<string, unknown>> {
-  const { value, done } = await lines.next();
-  if (done) throw new Error('peer exited early');
-  return JSON.parse(value as string) as Record<string, unknown>;
+  /** Both sides connect (through two NATs): the receiver learns the sender's port on its stdin. */
+  connectBack?: boolean;
+  /** Extra arguments for the receiver (hyperdht: `--bootstrap=host:port`). */
+  receiverArgs?: string[];
 }
 
 export async function transfer(kind: Kind, total: number, options: TransferOptions): Promise<Result> {
   const senderTarget = options.senderTarget ?? options.receiverHost;
   const receiver = peer(
-    ['receive', kind, String(total), options.receiverHost, options.senderSeenAs ?? options.receiverHost],
+    [
+      'receive',
+      kind,
+      String(total),
+      options.receiverHost,
+      options.senderSeenAs ?? options.receiverHost,
+      ...(options.connectBack ? ['--connect-back'] : []),
+      ...(options.receiverArgs ?? []),
+    ],
     options.receiverNs,
   );
   let sender: ReturnType<typeof peer> | undefined;
@@ -134,7 +110,7 @@ export async function transfer(kind: Kind, total: number, options: TransferOptio
         options.senderNs,
       );
       const senderReady = await next(sender.lines);
-      if (kind === 'udx') receiver.write(String(senderReady.port));
+      if (kind === 'udx' || options.connectBack) receiver.write(String(senderReady.port));
       const [receiverDone, senderDone] = await Promise.all([next(receiver.lines), next(sender.lines)]);
       await Promise.all([receiver.done, sender.done]);
       const r = receiverDone as unknown as Side;
@@ -226,7 +202,8 @@ export function printTable(results: Result[]): void {
 
 async function main(): Promise<void> {
   const results: Result[] = [];
-  for (const total of process.argv.includes('--lab-only') ? [] : sizes) {
+  const labOnly = process.argv.includes('--lab-only') || process.argv.includes('--two-nats-only');
+  for (const total of labOnly ? [] : sizes) {
     for (const kind of kinds) {
       process.stderr.write(`loopback ${kind} ${total / MiB} MiB ...\n`);
       results.push(await transfer(kind, total, { receiverHost: '127.0.0.1', path: 'loopback' }));
@@ -235,8 +212,8 @@ async function main(): Promise<void> {
   if (process.argv.includes('--no-lab')) console.log('lab rows skipped: --no-lab');
   else {
     const { labRows } = await import('./lab.js');
-    // hyperdht runs on loopback only (its testnet and NAT traversal are not set up in the lab).
-    results.push(...(await labRows({ quick, kinds: kinds.filter((k) => k !== 'hyperdht'), transfer })));
+    // hyperdht runs on loopback and on the lab's two-NAT path (against encrypted Antt/UDP there).
+    results.push(...(await labRows({ quick, kinds, transfer })));
   }
   console.log(
     `\nAntt/UDP benchmark, ${new Date().toISOString()}, node ${process.version}, ${quick ? 'quick' : 'full'}`,

@@ -1,61 +1,25 @@
 /**
  * One side of a benchmark transfer, run as its own process by bench/index.ts:
- *   tsx bench/peer.ts <receive|send> <antt|antt1200|antt-insecure|antt1200-insecure|tcp|udx|raw> <bytes> <bindHost> <remoteHost> [port]
+ *   tsx bench/peer.ts <receive|send> <antt|antt1200|antt-insecure|antt1200-insecure|tcp|udx|raw> <bytes> <bindHost> <remoteHost> [port] [--connect-back]
  * `remoteHost` is the receiver's address for the sender, and for the receiver the address the sender
  * appears from (only udx, which has no handshake, needs it).
- * It prints JSON lines: {"event":"ready","port":N} once listening, and {"event":"done",...} at the end
- * with the bytes moved, the elapsed seconds, CPU seconds and peak RSS of this process.
+ * With `--connect-back` the Antt receiver connects to the sender (whose port it reads from stdin) instead
+ * of accepting: both sides connect, as through two NATs. It prints JSON lines (bench/measure.ts):
+ * {"event":"ready","port":N} once listening, and {"event":"done",...} at the end with the bytes moved,
+ * the elapsed seconds, CPU seconds and peak RSS of this process.
  */
 import { createSocket } from 'node:dgram';
 import { createRequire } from 'node:module';
 import { createConnection, createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { UdpEndpoint } from '../src/index.js';
+import { emit, finish, payload, peerArgs, readLine } from './measure.js';
 
-const CHUNK_BYTES = 64 * 1024;
 const RAW_DATAGRAM_BYTES = 1200;
 /** The raw receiver stops this long after the last datagram. */
 const RAW_QUIET_MS = 1_000;
 
-const [role, kind, bytesText, bindHost = '127.0.0.1', remoteHost = '127.0.0.1', portText] =
-  process.argv.slice(2);
-const total = Number(bytesText);
-const remotePort = Number(portText);
-let peakRss = 0;
-const rssTimer = setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage.rss());
-}, 50);
-
-function emit(event: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify(event)}\n`);
-}
-
-function finish(bytes: number, seconds: number, extra: Record<string, unknown> = {}): never {
-  clearInterval(rssTimer);
-  const cpu = process.cpuUsage();
-  peakRss = Math.max(peakRss, process.memoryUsage.rss(), process.resourceUsage().maxRSS * 1024);
-  emit({
-    event: 'done',
-    bytes,
-    seconds,
-    cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    peakRssMb: peakRss / 2 ** 20,
-    ...extra,
-  });
-  process.exit(0);
-}
-
-function payload(): Uint8Array {
-  const chunk = new Uint8Array(CHUNK_BYTES);
-  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31) & 0xff;
-  return chunk;
-}
-
-function readLine(): Promise<string> {
-  const lines = createInterface({ input: process.stdin });
-  return new Promise((resolve) => lines.once('line', (line) => resolve(line)));
-}
+const { role, kind, total, bindHost, remoteHost, remotePort, connectBack } = peerArgs();
 
 /**
  * Antt/UDP with its defaults (path MTU discovery on), or fixed at 1200-byte datagrams (`antt1200*`);
@@ -68,9 +32,17 @@ async function antt(): Promise<void> {
   const options = { host: bindHost, port: 0, mtuProbing: !kind?.startsWith('antt1200'), ...security };
   if (role === 'receive') {
     const endpoint = await UdpEndpoint.bind(options);
-    endpoint.listen();
-    emit({ event: 'ready', port: endpoint.address!.port });
-    const connection = await endpoint.accept();
+    let connection: Awaited<ReturnType<typeof endpoint.accept>>;
+    if (connectBack) {
+      // Through two NATs: both sides connect to each other (hole punching), the receiver once it knows
+      // the port the sender's NAT kept.
+      emit({ event: 'ready', port: endpoint.address!.port });
+      connection = await endpoint.connect({ host: remoteHost, port: Number(await readLine()) });
+    } else {
+      endpoint.listen();
+      emit({ event: 'ready', port: endpoint.address!.port });
+      connection = await endpoint.accept();
+    }
     let received = 0;
     let started = 0;
     let last = 0;
