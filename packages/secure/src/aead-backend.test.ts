@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
 import { aeadBackendFor, setAeadBackend, sodiumAead } from './aead-backend.js';
 import { Identity } from './identity.js';
-import { SecureHandshake } from './secure-handshake.js';
+import { defaultCipher, SecureHandshake } from './secure-handshake.js';
 import { KEY_UPDATE_INTERVAL_PACKETS, OpeningKey, SealingKey, type TransportKeys } from './transport-keys.js';
 
 const secret = new Uint8Array(32).fill(3);
@@ -57,6 +57,36 @@ describe('AEAD backend', () => {
     const receive = new OpeningKey('ChaChaPoly', secret);
     const sealed = fallback.seal(0, header, Buffer.from('fallback'));
     expect(Buffer.from(receive.open(0, header, sealed) ?? []).toString()).toBe('fallback');
+  });
+});
+
+describe('default cipher', () => {
+  it('is ChaChaPoly on libsodium, AESGCM (node:crypto) without it', () => {
+    expect(defaultCipher()).toBe(sodiumInstalled() ? 'ChaChaPoly' : 'AESGCM');
+    expect(onNode(() => defaultCipher())).toBe('AESGCM');
+  });
+
+  it("is the initiator's choice: the responder follows whatever its own default", () => {
+    const alice = Identity.generate();
+    const bob = Identity.generate();
+    for (const initiatorOnNode of [false, true]) {
+      const create = () =>
+        new SecureHandshake({ role: 'initiator', identity: alice, transport: 'tcp', acceptAnyPeer: true });
+      const initiator = initiatorOnNode ? onNode(create) : create();
+      const responder = onNode(
+        () =>
+          new SecureHandshake({ role: 'responder', identity: bob, transport: 'tcp', acceptAnyPeer: true }),
+      );
+      responder.readMessage(initiator.writeMessage());
+      initiator.readMessage(responder.writeMessage());
+      responder.readMessage(initiator.writeMessage());
+      initiator.readMessage(responder.writeMessage());
+      const expected = initiatorOnNode || !sodiumInstalled() ? 'AESGCM' : 'ChaChaPoly';
+      expect([initiator.cipher, responder.cipher]).toEqual([expected, expected]);
+      const { send } = initiator.split();
+      const { receive } = responder.split();
+      expect(receive.open(0, header, send.seal(0, header, Buffer.from('ok')))).toEqual(Buffer.from('ok'));
+    }
   });
 });
 

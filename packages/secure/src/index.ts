@@ -72,7 +72,7 @@ export {
   type SecureContextOptions,
 } from './secure-context.js';
 export {
-  DEFAULT_CIPHER,
+  defaultCipher,
   type HandshakeStep,
   SecureHandshake,
   type SecureHandshakeCreateOptions,

@@ -26,6 +26,7 @@ import {
   type Suite,
 } from './handshake-message.js';
 import type { Identity } from './identity.js';
+import { aeadBackendFor } from './aead-backend.js';
 import { aeadOpen, aeadSeal, type CipherName, NONCE_BYTES } from './noise/aead.js';
 import { HandshakeState, NoiseAuthenticationError, PSK_BYTES } from './noise/handshake-state.js';
 import { hkdfLabel } from './noise/hkdf.js';
@@ -35,12 +36,17 @@ import type { HandshakeRole } from './roles.js';
 import { OpeningKey, SealingKey, type TransportKeys } from './transport-keys.js';
 
 /**
- * AES-256-GCM measured faster than ChaCha20-Poly1305 on the machine this was tuned on (x86-64 with
- * AES-NI, node 20: 700–870 vs 340–640 MB/s for 64 KiB frames, about equal for 1200-byte datagrams;
- * `pnpm bench`). Key generations (transport-keys.ts) keep it inside its per-key limits. Machines
- * without AES instructions should pass cipher: 'ChaChaPoly'; the responder follows the initiator.
+ * The initiator's cipher when none is given (the responder follows the initiator): ChaChaPoly when
+ * libsodium (sodium-native) is loaded, else AESGCM. Per 1200-byte datagram node:crypto spends ~13 µs in
+ * createCipheriv whichever cipher, libsodium's ChaCha20-Poly1305 ~2 µs into the caller's buffer, and it
+ * also streams faster than node's AES-256-GCM for 64 KiB frames (AMD EPYC, node 20; `pnpm bench`, see
+ * the README). Without libsodium, node's AES-256-GCM (AES-NI) beats node's ChaCha20-Poly1305 on large
+ * frames, so it stays the fallback; machines without AES instructions should pass cipher: 'ChaChaPoly'.
+ * Key generations (transport-keys.ts) keep either cipher inside its per-key limits.
  */
-export const DEFAULT_CIPHER: CipherName = 'AESGCM';
+export function defaultCipher(): CipherName {
+  return aeadBackendFor('ChaChaPoly') === 'sodium-native' ? 'ChaChaPoly' : 'AESGCM';
+}
 const CONFIRM_LABEL = 'antt/1 confirm';
 const TRANSPORT_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
@@ -126,7 +132,7 @@ export class SecureHandshake {
       Buffer.from(`antt/${HANDSHAKE_VERSION}\0${options.transport}\0`, 'ascii'),
       options.prologue ?? EMPTY,
     ]);
-    this.suite = { psk: options.psk !== undefined, cipher: options.cipher ?? DEFAULT_CIPHER };
+    this.suite = { psk: options.psk !== undefined, cipher: options.cipher ?? defaultCipher() };
     this.state = this.role === 'initiator' ? 'write' : 'read';
   }
 
