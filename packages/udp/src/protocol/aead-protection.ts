@@ -6,8 +6,10 @@
  * first (RFC 4303 §3.4.3): a datagram seen before, or older than the window, is not even decrypted.
  *
  * Both directions work in place on the datagram buffer: `SealingKey.sealInto` writes ciphertext and tag
- * behind the header of the pooled send buffer that goes to the socket (no buffer allocated per datagram);
- * opening copies the plaintext back behind the header.
+ * behind the header of the pooled send buffer that goes to the socket, and `OpeningKey.openInto` writes
+ * the plaintext over the ciphertext it came from. On libsodium (ChaChaPoly, the default where
+ * sodium-native loads) neither allocates anything per datagram; node:crypto returns a fresh buffer that
+ * is copied into place. A datagram that fails to open is dropped, so its bytes need not survive.
  */
 import { SEAL_OVERHEAD_BYTES, type TransportKeys } from '@antt/secure';
 import type { PacketProtection } from './protection.js';
@@ -42,13 +44,13 @@ export class AeadProtection implements PacketProtection {
   open(datagram: Uint8Array, headerBytes: number, packetNumber: number): number {
     const receive = this.#keys.receive;
     if (receive.replayWindow && !receive.replayWindow.check(packetNumber)) return OPEN_REPLAYED;
-    const body = receive.open(
+    const bodyBytes = receive.openInto(
       packetNumber,
       datagram.subarray(0, headerBytes),
       datagram.subarray(headerBytes),
+      datagram,
+      headerBytes,
     );
-    if (body === null) return OPEN_FORGED;
-    datagram.set(body, headerBytes);
-    return headerBytes + body.byteLength;
+    return bodyBytes < 0 ? OPEN_FORGED : headerBytes + bodyBytes;
   }
 }
