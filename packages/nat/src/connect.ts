@@ -21,14 +21,9 @@ import { derivePassphraseKey } from '@antt/secure';
 import type { TcpConnectionOptions } from '@antt/tcp';
 import { UdpConnection, type UdpConnectionOptions, UdpEndpoint, type UdpSecurityOptions } from '@antt/udp';
 import { connectAuto, connectTcp, type PunchedTcpConnection } from './connect-tcp.js';
-import {
-  type Candidate,
-  type CandidateKind,
-  orderCandidates,
-  PunchError,
-  type PunchResult,
-  UdpPunch,
-} from './punch/udp-punch.js';
+import type { PunchPlan } from './punch/port-prediction.js';
+import { type PeerPunchResult, punchPeer } from './punch/punch-peer.js';
+import { type Candidate, type CandidateKind, PunchError, type UdpPunch } from './punch/udp-punch.js';
 import { type RelayGrant, RendezvousClient } from './rendezvous/client.js';
 import { isRendezvousMessage, MAX_CANDIDATES } from './rendezvous/protocol.js';
 
@@ -100,6 +95,11 @@ interface PathCommon {
   /** Every candidate of the peer that was probed (empty with `forceRelay`). */
   tried: Candidate[];
   peerName: string;
+  /**
+   * Both NATs' mapping behaviour as the rendezvous server's two ports saw it, and the technique that
+   * follows (absent with `forceRelay`, or when the server has no alternate port).
+   */
+  plan?: PunchPlan;
 }
 
 /** A punched path: the connection's datagrams go straight to the peer. */
@@ -206,6 +206,8 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
   let client: RendezvousClient | undefined;
   let removeHandler: (() => void) | undefined;
   let connection: UdpConnection | undefined;
+  /** An endpoint on a winning birthday socket (see punch/birthday.ts), owned by this call. */
+  let birthdayEndpoint: UdpEndpoint | undefined;
   try {
     endpoint ??= await UdpEndpoint.bind({ port: options.localPort ?? 0, ...securityOptions(options) });
     const raw = datagramEndpoint(endpoint);
@@ -225,6 +227,9 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
       { signal: scope.signal, timeout: options.exchangeTimeout },
     );
     const registerMs = performance.now() - at;
+    // Beside the lookup: where the server's second port sees this socket (endpoint-dependent or not).
+    const ownMapping = client.discoverMapping(registration.observed, { signal: scope.signal });
+    ownMapping.catch(() => {});
 
     at = performance.now();
     const peer = await client.lookup(options.peerName ?? name, {
@@ -234,20 +239,21 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
     const exchangeMs = performance.now() - at;
 
     at = performance.now();
-    let punched: PunchResult | undefined;
+    let punched: PeerPunchResult | undefined;
     let punchFailure: PunchError | undefined;
     if (!options.forceRelay) {
-      punch = new UdpPunch({
-        session: peer.session,
-        controlling: peer.controlling,
-        candidates: orderCandidates(peer.candidates, peer.observed),
-        send,
-      });
       try {
-        punched = await punch.run({
+        punched = await punchPeer({
+          client,
+          peer,
+          ownMapping,
+          send,
+          onPunch: (created) => {
+            punch = created;
+          },
+          endpointOptions: securityOptions(options),
           signal: scope.signal,
           timeout: options.punchTimeout,
-          startDelayMs: peer.startDelayMs - (performance.now() - peer.receivedAt),
         });
       } catch (error) {
         if (!(error instanceof PunchError) || options.relay === false || scope.signal.aborted) throw error;
@@ -274,6 +280,9 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
       relayMs = performance.now() - at;
     }
     const remote = punched ? punched.remote : grant!.relay;
+    // A birthday win rides the socket whose mapping met the peer's probe, not the registered one.
+    birthdayEndpoint = punched?.endpoint;
+    const connectionEndpoint = birthdayEndpoint ?? endpoint;
 
     at = performance.now();
     connection = new UdpConnection({
@@ -281,7 +290,7 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
       ...securityOptions(options),
       passphraseContext: options.passphraseContext ?? meetingContext(name, peer.peerName),
       remote,
-      endpoint,
+      endpoint: connectionEndpoint,
     });
     try {
       await connection.connect({ signal: scope.signal });
@@ -294,13 +303,15 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
     }
     const handshakeMs = performance.now() - at;
     if (ownsEndpoint) endpoint.closeWhenEmpty = true;
+    if (punched?.endpoint) punched.endpoint.closeWhenEmpty = true;
     const common = {
       transport: 'udp' as const,
-      local,
+      local: connectionEndpoint.address ?? local,
       remote,
       observed: registration.observed,
       tried: punchFailure?.tried ?? punched?.tried ?? [],
       peerName: peer.peerName,
+      ...(punched?.plan || punchFailure?.plan ? { plan: punched?.plan ?? punchFailure?.plan } : {}),
     };
     const path: ConnectionPath = punched
       ? {
@@ -325,6 +336,7 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
   } catch (error) {
     connection?.destroy();
     if (ownsEndpoint) await endpoint?.close();
+    await birthdayEndpoint?.close();
     if (
       AnttError.is(error) &&
       error.code === ErrorCode.TIMEOUT &&
@@ -338,6 +350,8 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
     removeHandler?.();
     client?.close();
     scope.done();
+    // The registered socket carried no connection: it closes once its UNREGISTER is out.
+    if (ownsEndpoint && birthdayEndpoint && !endpoint?.closed) void endpoint?.close();
   }
 }
 

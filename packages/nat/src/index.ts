@@ -91,6 +91,30 @@ export {
   type RelayedPath,
 } from './connect.js';
 export {
+  BIRTHDAY_PROBES,
+  BIRTHDAY_PROBES_PER_SEC,
+  BIRTHDAY_REOPEN_INTERVAL_MS,
+  BIRTHDAY_SOCKETS,
+  BirthdayOpener,
+  type BirthdayOpenerOptions,
+  type BirthdaySocket,
+  BirthdaySpray,
+  type BirthdayWin,
+} from './punch/birthday.js';
+export {
+  birthdayMissProbability,
+  classifyMapping,
+  type MappingKind,
+  type MappingProfile,
+  MAX_SEQUENTIAL_DELTA,
+  type PunchPlan,
+  PREDICTION_HEAD_START_MS,
+  PREDICTION_WINDOW_PORTS,
+  planPunch,
+  predictPorts,
+} from './punch/port-prediction.js';
+export { type PeerPunchResult, type PunchPeerOptions, punchPeer } from './punch/punch-peer.js';
+export {
   type Candidate,
   type CandidateKind,
   DEFAULT_PUNCH_TIMEOUT_MS,
@@ -102,6 +126,9 @@ export {
   type UdpPunchOptions,
 } from './punch/udp-punch.js';
 export {
+  MAPPING_QUERY_TIMEOUT_MS,
+  type OwnMapping,
+  PEER_MAPPING_TIMEOUT_MS,
   type PeerInfo,
   type RegisterInit,
   type Registration,
@@ -109,6 +136,7 @@ export {
   RendezvousClient,
   RendezvousError,
   type SendDatagramTo,
+  type SessionMapping,
 } from './rendezvous/client.js';
 export {
   type ConnectMessage,
@@ -117,8 +145,14 @@ export {
   isRendezvousMessage,
   MAX_CANDIDATES,
   MAX_NAME_BYTES,
+  type MappingInfoMessage,
+  type MappingObservations,
+  type MappingQueryMessage,
   MessageType,
   type PeerInfoMessage,
+  type PeerMappingMessage,
+  type PeerMappingQueryMessage,
+  PeerMappingStatus,
   type PeerNotFoundMessage,
   type ProbeMessage,
   type RegisteredMessage,
@@ -161,4 +195,6 @@ export {
   RendezvousServerCore,
   type RendezvousServerOptions,
   type RendezvousServerStats,
+  MAPPING_FREEZE_MS,
+  type ServerPort,
 } from './rendezvous/server-core.js';

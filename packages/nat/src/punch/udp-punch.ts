@@ -23,6 +23,7 @@ import {
   type ProbeMessage,
   TRANSACTION_ID_BYTES,
 } from '../rendezvous/protocol.js';
+import type { PunchPlan } from './port-prediction.js';
 
 /** A round of PROBEs to every candidate goes out this often until a path is chosen. */
 export const PROBE_INTERVAL_MS = 50;
@@ -31,8 +32,14 @@ const LAN_GRACE_MS = 30;
 /** The NOMINATE is repeated this often until acknowledged. */
 const NOMINATE_INTERVAL_MS = 50;
 export const DEFAULT_PUNCH_TIMEOUT_MS = 10_000;
+/** Addresses learned from the peer's PROBEs (its birthday sockets) that are probed back, at most. */
+const MAX_LEARNED_CANDIDATES = 16;
 
-export type CandidateKind = 'lan' | 'public';
+/**
+ * `predicted`: a port the peer's sequential NAT should hand out next; `birthday`: a port of the peer's
+ * public IP that one of its many sockets turned out to hold (see `birthday.ts`).
+ */
+export type CandidateKind = 'lan' | 'public' | 'predicted' | 'birthday';
 
 export interface Candidate {
   address: Address;
@@ -54,12 +61,23 @@ export interface UdpPunchOptions {
   /** The peer's candidates, in order of preference (LAN first). */
   candidates: Candidate[];
   send: (bytes: Uint8Array, to: Address) => void | Promise<void>;
+  /** More addresses to probe once each, asked every round (the birthday spray). */
+  extraProbes?: (nowMs: number) => Candidate[];
+  /**
+   * A PROBE of this session from an address that is no candidate: return a kind to probe it back every
+   * round (at most 16 such), or undefined to only answer it.
+   */
+  learnCandidate?: (from: Address) => CandidateKind | undefined;
+  /** Appended to the timeout message: what else was tried. */
+  failureNote?: () => string;
 }
 
 /** Punching gave up; `tried` lists what was probed. */
 export class PunchError extends AnttError {
   readonly stage = 'punch';
   readonly tried: Candidate[];
+  /** The technique that was tried and both NATs' mapping, when known (set by `punchPeer`). */
+  plan?: PunchPlan;
   constructor(message: string, tried: Candidate[], options?: { cause?: unknown }) {
     super(ErrorCode.TIMEOUT, message, options);
     this.name = 'PunchError';
@@ -98,6 +116,7 @@ export class UdpPunch {
    * later one left (the round trip is longer than NOMINATE_INTERVAL_MS), so any of them counts.
    */
   readonly #nominateNonces = new Set<string>();
+  readonly #learned: Candidate[] = [];
   #chosen: ((result: Candidate) => void) | undefined;
   #probesSent = 0;
   /** Set on the controlled side once nominated, and on the controlling side once the NOMINATE is acked. */
@@ -123,6 +142,7 @@ export class UdpPunch {
     if (!probe.ack) {
       // Answer every PROBE, even after choosing: the peer's own validation needs our ACK. Same size.
       this.#sendProbe(from, { transactionId: probe.transactionId, ack: true, nominate: probe.nominate });
+      if (!probe.nominate) this.#learn(from);
       if (probe.nominate && !this.#options.controlling && this.#result === undefined) {
         this.#finish({ address: from, kind: this.#kindOf(from) });
       }
@@ -173,6 +193,9 @@ export class UdpPunch {
             }
           }
           for (const candidate of tried) this.#probe(candidate);
+          for (const candidate of this.#learned) this.#probe(candidate);
+          for (const candidate of this.#options.extraProbes?.(performance.now()) ?? [])
+            this.#probe(candidate);
           timer = setTimeout(tick, validated ? LAN_GRACE_MS / 3 : PROBE_INTERVAL_MS);
         };
         timer = setTimeout(tick, Math.max(0, options.startDelayMs ?? 0));
@@ -190,7 +213,8 @@ export class UdpPunch {
               : this.#options.controlling
                 ? 'no answer on any path'
                 : 'no path was nominated by the peer') +
-            ' (both NATs may map each destination to a new port: a relay is needed)',
+            (this.#options.failureNote?.() ??
+              ' (both NATs may map each destination to a new port: a relay is needed)'),
           tried,
           { cause: error },
         );
@@ -208,7 +232,20 @@ export class UdpPunch {
   }
 
   #kindOf(address: Address): CandidateKind {
-    return this.#options.candidates.find((c) => sameAddress(c.address, address))?.kind ?? 'public';
+    const known = [...this.#options.candidates, ...this.#learned, ...this.#validated];
+    return known.find((c) => sameAddress(c.address, address))?.kind ?? 'public';
+  }
+
+  /** A peer-reflexive address (RFC 8445 §7.3.1.3's idea): the peer reached us from it; probe it back. */
+  #learn(from: Address): void {
+    if (!this.#options.learnCandidate || this.#result || this.#learned.length >= MAX_LEARNED_CANDIDATES)
+      return;
+    if ([...this.#options.candidates, ...this.#learned].some((c) => sameAddress(c.address, from))) return;
+    const kind = this.#options.learnCandidate(from);
+    if (!kind) return;
+    const candidate = { address: { host: from.host, port: from.port }, kind };
+    this.#learned.push(candidate);
+    this.#probe(candidate);
   }
 
   #probe(candidate: Candidate): void {

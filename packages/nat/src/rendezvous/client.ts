@@ -20,8 +20,10 @@ import {
   encodeRendezvousMessage,
   INSTANCE_BYTES,
   isRendezvousMessage,
+  type MappingObservations,
   MessageType,
   type PeerInfoMessage,
+  PeerMappingStatus,
   RegisterStatus,
   RelayStatus,
   type RendezvousMessage,
@@ -33,6 +35,12 @@ const INITIAL_RTO_MS = 250;
 const MAX_RTO_MS = 2_000;
 /** While the peer is not registered yet, ask again this often. */
 const LOOKUP_INTERVAL_MS = 500;
+/** Bound on learning this socket's mapping from both server ports (an older server never answers). */
+export const MAPPING_QUERY_TIMEOUT_MS = 1_500;
+/** Bound on waiting for both peers' observations (longer than the server's 1 s freeze). */
+export const PEER_MAPPING_TIMEOUT_MS = 2_000;
+/** While the server answers PENDING, ask again this often. */
+const PEER_MAPPING_POLL_MS = 50;
 
 export type SendDatagramTo = (bytes: Uint8Array, to: Address) => void | Promise<void>;
 
@@ -66,6 +74,18 @@ export interface RelayGrant {
   attempts: number;
 }
 
+/** Where the server's two ports saw this socket (`alternate` absent: no alternate port, or no answer). */
+export interface OwnMapping extends MappingObservations {
+  /** The server's alternate port, 0 when it has none (or did not say). */
+  alternatePort: number;
+}
+
+/** Both peers' observations as the server froze them for the session (the same for both peers). */
+export interface SessionMapping {
+  self: MappingObservations;
+  peer: MappingObservations;
+}
+
 /** Why a rendezvous step failed; `stage` says which. */
 export class RendezvousError extends AnttError {
   readonly stage: 'register' | 'exchange' | 'relay';
@@ -93,7 +113,10 @@ export class RendezvousClient {
   #cookie: Uint8Array = new Uint8Array(COOKIE_BYTES);
   #registered: (RegisterInit & { ttlSec: number }) | undefined;
   #refreshTimer: NodeJS.Timeout | undefined;
-  #pending: Pending | undefined;
+  /** Transactions in flight (a mapping query runs beside the lookup), by transaction id. */
+  readonly #pending = new Map<string, Pending>();
+  /** The server's alternate port once MAPPING-INFO named it: its answers are the server's too. */
+  #alternatePort = 0;
   #peerInfo: PeerInfo | undefined;
   #peerInfoWaiter: ((info: PeerInfo) => void) | undefined;
   #closed = false;
@@ -107,9 +130,10 @@ export class RendezvousClient {
 
   /** Feed every datagram from the socket; returns true when it was this client's. */
   handleDatagram(bytes: Uint8Array, from: Address): boolean {
-    if (from.host !== this.server.host || from.port !== this.server.port || !isRendezvousMessage(bytes)) {
-      return false;
-    }
+    const fromServer =
+      from.host === this.server.host &&
+      (from.port === this.server.port || (this.#alternatePort !== 0 && from.port === this.#alternatePort));
+    if (!fromServer || !isRendezvousMessage(bytes)) return false;
     let message: RendezvousMessage;
     try {
       message = decodeRendezvousMessage(bytes);
@@ -125,9 +149,7 @@ export class RendezvousClient {
       }
       return true;
     }
-    if (this.#pending && bytesHex(message.transactionId) === this.#pending.transactionId) {
-      this.#pending.onMessage(message);
-    }
+    this.#pending.get(bytesHex(message.transactionId))?.onMessage(message);
     return true;
   }
 
@@ -301,6 +323,71 @@ export class RendezvousClient {
     }
   }
 
+  /**
+   * Mapping extension: asks the server's main port where it sees this socket (MAPPING-QUERY), which
+   * also names the server's alternate port, then asks the alternate port the same from the same socket.
+   * Never rejects on silence: an older server, or a lost alternate port, gives a mapping without
+   * `alternate` (unknown behaviour) after at most MAPPING_QUERY_TIMEOUT_MS.
+   */
+  async discoverMapping(observed: Address, options: WaitOptions = {}): Promise<OwnMapping> {
+    const scope = scopedSignal(options, MAPPING_QUERY_TIMEOUT_MS, 'learning the NAT mapping');
+    const query = (id: Uint8Array) =>
+      encodeRendezvousMessage({
+        type: MessageType.MAPPING_QUERY,
+        transactionId: id,
+        cookie: this.#cookie,
+        instance: this.instance,
+      });
+    const isInfo = (m: RendezvousMessage) => m.type === MessageType.MAPPING_INFO;
+    const unknown: OwnMapping = { primary: observed, alternatePort: 0 };
+    try {
+      const main = await this.#transact(query, isInfo, scope.signal);
+      if (main?.type !== MessageType.MAPPING_INFO || main.otherPort === 0) return unknown;
+      this.#alternatePort = main.otherPort;
+      const alternatePort = main.otherPort;
+      const to = { host: this.server.host, port: alternatePort };
+      const other = await this.#transact(query, isInfo, scope.signal, undefined, to);
+      if (other?.type !== MessageType.MAPPING_INFO) return { ...unknown, alternatePort };
+      return { primary: main.observed, alternate: other.observed, alternatePort };
+    } finally {
+      scope.done();
+    }
+  }
+
+  /**
+   * Mapping extension: both peers' observations for `session` (PEER-MAPPING-QUERY), asked again while
+   * the server answers PENDING. Resolves undefined when the server does not know the session, does not
+   * answer (an older server), or PEER_MAPPING_TIMEOUT_MS passes.
+   */
+  async peerMapping(session: Uint8Array, options: WaitOptions = {}): Promise<SessionMapping | undefined> {
+    const scope = scopedSignal(options, PEER_MAPPING_TIMEOUT_MS, "learning the peer's NAT mapping");
+    try {
+      while (!scope.signal.aborted) {
+        const answer = await this.#transact(
+          (id) =>
+            encodeRendezvousMessage({
+              type: MessageType.PEER_MAPPING_QUERY,
+              transactionId: id,
+              cookie: this.#cookie,
+              instance: this.instance,
+              session,
+            }),
+          (m) => m.type === MessageType.PEER_MAPPING,
+          scope.signal,
+        );
+        if (answer?.type !== MessageType.PEER_MAPPING) return undefined;
+        if (answer.status === PeerMappingStatus.READY && answer.self && answer.peer) {
+          return { self: answer.self, peer: answer.peer };
+        }
+        if (answer.status !== PeerMappingStatus.PENDING) return undefined;
+        await sleep(PEER_MAPPING_POLL_MS, scope.signal);
+      }
+      return undefined;
+    } finally {
+      scope.done();
+    }
+  }
+
   /** Stops refreshing and tells the server to forget this registration (best effort, one datagram). */
   close(): void {
     if (this.#closed) return;
@@ -320,9 +407,9 @@ export class RendezvousClient {
   }
 
   /** Losses are what retransmission is for: a failed send (closed socket, unreachable) is one of them. */
-  #sendQuietly(bytes: Uint8Array): void {
+  #sendQuietly(bytes: Uint8Array, to: Address = this.server): void {
     try {
-      void Promise.resolve(this.#send(bytes, this.server)).catch(() => {});
+      void Promise.resolve(this.#send(bytes, to)).catch(() => {});
     } catch {
       // as above
     }
@@ -375,6 +462,7 @@ export class RendezvousClient {
     accept: (message: RendezvousMessage) => boolean,
     callerSignal: AbortSignal,
     onAttempt?: () => void,
+    to: Address = this.server,
   ): Promise<RendezvousMessage | undefined> {
     const signal = AbortSignal.any([callerSignal, this.#closing.signal]);
     return new Promise((resolve) => {
@@ -383,7 +471,7 @@ export class RendezvousClient {
       const done = (value: RendezvousMessage | undefined): void => {
         if (timer) clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
-        if (this.#pending === pending) this.#pending = undefined;
+        this.#pending.delete(pending.transactionId);
         resolve(value);
       };
       const onAbort = (): void => done(undefined);
@@ -398,13 +486,13 @@ export class RendezvousClient {
       const transmit = (): void => {
         const bytes = makeRequest(transactionId);
         onAttempt?.();
-        this.#sendQuietly(bytes);
+        this.#sendQuietly(bytes, to);
         timer = setTimeout(transmit, rto);
         rto = Math.min(MAX_RTO_MS, rto * 2);
       };
       if (signal.aborted) return resolve(undefined);
       signal.addEventListener('abort', onAbort, { once: true });
-      this.#pending = pending;
+      this.#pending.set(pending.transactionId, pending);
       transmit();
     });
   }

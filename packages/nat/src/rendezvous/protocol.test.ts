@@ -7,10 +7,11 @@ import {
   encodeRendezvousMessage,
   isRendezvousMessage,
   MessageType,
+  PeerMappingStatus,
+  REQUEST_MIN_BYTES,
   RegisterStatus,
   RelayStatus,
   type RendezvousMessage,
-  REQUEST_MIN_BYTES,
 } from './protocol.js';
 
 const tid = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8);
@@ -62,6 +63,25 @@ const samples: RendezvousMessage[] = [
     rateBytesPerSec: 4_000_000_000,
     peer: { host: '203.0.113.4', port: 62482, family: 'IPv4' },
   },
+  { type: MessageType.MAPPING_QUERY, transactionId: tid, cookie, instance },
+  {
+    type: MessageType.MAPPING_INFO,
+    transactionId: tid,
+    observed: { host: '203.0.113.5', port: 40001, family: 'IPv4' },
+    otherPort: 3479,
+  },
+  { type: MessageType.PEER_MAPPING_QUERY, transactionId: tid, cookie, instance, session: instance },
+  {
+    type: MessageType.PEER_MAPPING,
+    transactionId: tid,
+    status: PeerMappingStatus.READY,
+    self: {
+      primary: { host: '203.0.113.5', port: 40001, family: 'IPv4' },
+      alternate: { host: '203.0.113.5', port: 40001, family: 'IPv4' },
+    },
+    peer: { primary: { host: '203.0.113.6', port: 1200, family: 'IPv4' } },
+  },
+  { type: MessageType.PEER_MAPPING, transactionId: tid, status: PeerMappingStatus.PENDING },
 ];
 
 describe('rendezvous codec', () => {
@@ -76,9 +96,14 @@ describe('rendezvous codec', () => {
     for (const message of samples) {
       const bytes = encodeRendezvousMessage(message);
       if (
-        [MessageType.REGISTER, MessageType.CONNECT, MessageType.UNREGISTER, MessageType.RELAY_ALLOC].includes(
-          message.type as 1,
-        )
+        [
+          MessageType.REGISTER,
+          MessageType.CONNECT,
+          MessageType.UNREGISTER,
+          MessageType.RELAY_ALLOC,
+          MessageType.MAPPING_QUERY,
+          MessageType.PEER_MAPPING_QUERY,
+        ].includes(message.type as 1)
       ) {
         expect(bytes.length).toBeGreaterThanOrEqual(REQUEST_MIN_BYTES);
       }

@@ -40,6 +40,14 @@ export const MessageType = {
   /** Relay extension (still header version 1): ask the server to relay a session's traffic. */
   RELAY_ALLOC: 8,
   RELAY_INFO: 9,
+  /**
+   * Mapping extension (still header version 1): ask the server, on its main port and then on its
+   * alternate port, where it sees this socket; then ask what it saw of both peers.
+   */
+  MAPPING_QUERY: 10,
+  MAPPING_INFO: 11,
+  PEER_MAPPING_QUERY: 12,
+  PEER_MAPPING: 13,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -67,6 +75,17 @@ export const RelayStatus = {
   REFUSED: 3,
 } as const;
 export type RelayStatus = (typeof RelayStatus)[keyof typeof RelayStatus];
+
+/** PEER-MAPPING's status byte. */
+export const PeerMappingStatus = {
+  /** Both peers' observations are final for this session (the same answer to both peers). */
+  READY: 0,
+  /** A peer's alternate-port observation has not arrived yet: ask again shortly. */
+  PENDING: 1,
+  /** The requester is not in this session, or the session expired. */
+  NO_SESSION: 2,
+} as const;
+export type PeerMappingStatus = (typeof PeerMappingStatus)[keyof typeof PeerMappingStatus];
 
 export const PROBE_FLAG_ACK = 0x01;
 export const PROBE_FLAG_NOMINATE = 0x02;
@@ -168,6 +187,51 @@ export interface RelayInfoMessage {
   peer: Address;
 }
 
+/**
+ * Peer to server, sent to the main port and then to the alternate port from the same socket: where do
+ * you see me? The cookie and instance tie the alternate-port observation to the registration.
+ */
+export interface MappingQueryMessage {
+  type: typeof MessageType.MAPPING_QUERY;
+  transactionId: Uint8Array;
+  cookie: Uint8Array;
+  instance: Uint8Array;
+}
+
+/** Server to peer: where the port that received the MAPPING-QUERY saw it, and the server's other port. */
+export interface MappingInfoMessage {
+  type: typeof MessageType.MAPPING_INFO;
+  transactionId: Uint8Array;
+  observed: Address;
+  /** The server's other port for this protocol (the alternate port, or from it the main one); 0: none. */
+  otherPort: number;
+}
+
+/** What the server saw of one socket: from its main port, and from its alternate port (if it did). */
+export interface MappingObservations {
+  primary: Address;
+  alternate?: Address;
+}
+
+/** Peer to server: what did you see of both of us (this session)? */
+export interface PeerMappingQueryMessage {
+  type: typeof MessageType.PEER_MAPPING_QUERY;
+  transactionId: Uint8Array;
+  cookie: Uint8Array;
+  instance: Uint8Array;
+  session: Uint8Array;
+}
+
+/** Server to peer: both peers' observations, frozen per session so both peers decide alike. */
+export interface PeerMappingMessage {
+  type: typeof MessageType.PEER_MAPPING;
+  transactionId: Uint8Array;
+  status: PeerMappingStatus;
+  /** Present when READY: the requester's own observations, then its peer's. */
+  self?: MappingObservations;
+  peer?: MappingObservations;
+}
+
 export type RendezvousMessage =
   | RegisterMessage
   | RegisteredMessage
@@ -177,7 +241,11 @@ export type RendezvousMessage =
   | UnregisterMessage
   | ProbeMessage
   | RelayAllocMessage
-  | RelayInfoMessage;
+  | RelayInfoMessage
+  | MappingQueryMessage
+  | MappingInfoMessage
+  | PeerMappingQueryMessage
+  | PeerMappingMessage;
 
 /** Cheap demultiplexing test: the magic (any version, so a newer peer gets a clear error). */
 export function isRendezvousMessage(bytes: Uint8Array): boolean {
@@ -238,6 +306,12 @@ class Writer {
     this.u8(addresses.length);
     for (const address of addresses) this.address(address, what);
     return this;
+  }
+  /** Main-port address, then a byte 0/1 and the alternate-port address when 1. */
+  observations(value: MappingObservations, what: string): this {
+    this.address(value.primary, what);
+    if (!value.alternate) return this.u8(0);
+    return this.u8(1).address(value.alternate, what);
   }
   padTo(bytes: number): this {
     while (this.#bytes.length < bytes) this.#bytes.push(0);
@@ -322,6 +396,27 @@ export function encodeRendezvousMessage(message: RendezvousMessage): Uint8Array 
         .u32(Math.max(0, Math.min(0xffffffff, Math.round(message.rateBytesPerSec))))
         .address(message.peer, 'peer address')
         .finish();
+    case MessageType.MAPPING_QUERY:
+      return w
+        .raw(message.cookie, COOKIE_BYTES, 'cookie')
+        .raw(message.instance, INSTANCE_BYTES, 'instance')
+        .padTo(REQUEST_MIN_BYTES)
+        .finish();
+    case MessageType.MAPPING_INFO:
+      return w.address(message.observed, 'observed address').u16(message.otherPort).finish();
+    case MessageType.PEER_MAPPING_QUERY:
+      return w
+        .raw(message.cookie, COOKIE_BYTES, 'cookie')
+        .raw(message.instance, INSTANCE_BYTES, 'instance')
+        .raw(message.session, SESSION_BYTES, 'session')
+        .padTo(REQUEST_MIN_BYTES)
+        .finish();
+    case MessageType.PEER_MAPPING: {
+      w.u8(message.status);
+      if (message.status !== PeerMappingStatus.READY) return w.finish();
+      if (!message.self || !message.peer) throw invalidArgument('a READY PEER-MAPPING needs self and peer');
+      return w.observations(message.self, 'own mapping').observations(message.peer, 'peer mapping').finish();
+    }
   }
 }
 
@@ -393,6 +488,12 @@ class Reader {
     for (let i = 0; i < count; i++) out.push(this.address(field));
     return out;
   }
+  observations(field: string): MappingObservations {
+    const primary = this.address(field);
+    const flag = this.u8(`${field} alternate flag`);
+    if (flag > 1) throw malformed(`${this.what}: ${field} alternate flag ${flag} (expected 0 or 1)`);
+    return flag === 1 ? { primary, alternate: this.address(field) } : { primary };
+  }
   /** Padding after the fields must be zeros (anything else is a sign of another protocol or version). */
   end(): void {
     for (let i = this.#offset; i < this.bytes.length; i++) {
@@ -411,6 +512,10 @@ const TYPE_NAMES: Record<number, string> = {
   7: 'PROBE',
   8: 'RELAY-ALLOC',
   9: 'RELAY-INFO',
+  10: 'MAPPING-QUERY',
+  11: 'MAPPING-INFO',
+  12: 'PEER-MAPPING-QUERY',
+  13: 'PEER-MAPPING',
 };
 
 export function messageTypeName(type: number): string {
@@ -531,6 +636,46 @@ export function decodeRendezvousMessage(bytes: Uint8Array): RendezvousMessage {
         rateBytesPerSec: r.u32('rate'),
         peer: r.address('peer address'),
       };
+      break;
+    }
+    case MessageType.MAPPING_QUERY:
+      message = {
+        type,
+        transactionId,
+        cookie: r.raw(COOKIE_BYTES, 'cookie'),
+        instance: r.raw(INSTANCE_BYTES, 'instance'),
+      };
+      break;
+    case MessageType.MAPPING_INFO:
+      message = {
+        type,
+        transactionId,
+        observed: r.address('observed address'),
+        otherPort: r.u16('other port'),
+      };
+      break;
+    case MessageType.PEER_MAPPING_QUERY:
+      message = {
+        type,
+        transactionId,
+        cookie: r.raw(COOKIE_BYTES, 'cookie'),
+        instance: r.raw(INSTANCE_BYTES, 'instance'),
+        session: r.raw(SESSION_BYTES, 'session'),
+      };
+      break;
+    case MessageType.PEER_MAPPING: {
+      const status = r.u8('status');
+      if (status > PeerMappingStatus.NO_SESSION) throw malformed(`PEER-MAPPING: unknown status ${status}`);
+      message =
+        status === PeerMappingStatus.READY
+          ? {
+              type,
+              transactionId,
+              status,
+              self: r.observations('own mapping'),
+              peer: r.observations('peer mapping'),
+            }
+          : { type, transactionId, status: status as PeerMappingStatus };
       break;
     }
     default:

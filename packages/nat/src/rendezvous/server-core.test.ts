@@ -4,14 +4,17 @@ import { decodeStunMessage, encodeStunMessage, newTransactionId } from '../stun/
 import {
   decodeRendezvousMessage,
   encodeRendezvousMessage,
+  type MappingInfoMessage,
   MessageType,
   type PeerInfoMessage,
+  type PeerMappingMessage,
+  PeerMappingStatus,
   type RegisteredMessage,
   RegisterStatus,
   type RelayInfoMessage,
   RelayStatus,
 } from './protocol.js';
-import { type RendezvousServerOptions, RendezvousServerCore } from './server-core.js';
+import { RendezvousServerCore, type RendezvousServerOptions } from './server-core.js';
 
 const A: Address = { host: '203.0.113.3', port: 40000 };
 const B: Address = { host: '203.0.113.4', port: 50000 };
@@ -60,6 +63,34 @@ function peer(core: RendezvousServerCore, address: Address, instanceByte: number
         address,
         now,
       );
+    },
+    mappingQuery(now: number, via: 'primary' | 'alternate', from: Address = address) {
+      return core.handleDatagram(
+        encodeRendezvousMessage({
+          type: MessageType.MAPPING_QUERY,
+          transactionId: zeros(8),
+          cookie,
+          instance,
+        }),
+        from,
+        now,
+        via,
+      );
+    },
+    peerMapping(session: Uint8Array, now: number): PeerMappingMessage {
+      const out = core.handleDatagram(
+        encodeRendezvousMessage({
+          type: MessageType.PEER_MAPPING_QUERY,
+          transactionId: zeros(8),
+          cookie,
+          instance,
+          session,
+        }),
+        address,
+        now,
+      );
+      expect(out).toHaveLength(1);
+      return decodeRendezvousMessage(out[0]!.bytes) as PeerMappingMessage;
     },
     connect(target: string, now: number) {
       return core.handleDatagram(
@@ -244,6 +275,98 @@ describe('RendezvousServerCore', () => {
           expect(out.bytes.length).toBeLessThanOrEqual(length);
         }
       }
+    });
+  });
+
+  describe('mapping extension', () => {
+    it('answers MAPPING-QUERY on both ports with what each saw, naming the other port', () => {
+      const core = make();
+      core.setPorts(3478, 3479);
+      const a = peer(core, A, 1);
+      a.register('alice', 0);
+      const main = a.mappingQuery(10, 'primary');
+      expect(main).toHaveLength(1);
+      expect(main[0]!.via).toBeUndefined();
+      expect(decodeRendezvousMessage(main[0]!.bytes)).toMatchObject({ observed: A, otherPort: 3479 });
+      // An endpoint-dependent NAT shows the alternate port another outside port.
+      const other = { host: A.host, port: 40123 };
+      const alt = a.mappingQuery(20, 'alternate', other);
+      expect(alt).toHaveLength(1);
+      expect(alt[0]).toMatchObject({ to: other, via: 'alternate' });
+      const info = decodeRendezvousMessage(alt[0]!.bytes) as MappingInfoMessage;
+      expect(info).toMatchObject({ observed: { host: A.host, port: 40123 }, otherPort: 3478 });
+      // Never more bytes than the query to the unverified alternate-port address.
+      expect(alt[0]!.bytes.length).toBeLessThan(128);
+    });
+
+    it('ignores MAPPING-QUERY without a registration or with a cookie of another address', () => {
+      const core = make();
+      core.setPorts(3478, 3479);
+      const stranger = peer(core, B, 9);
+      expect(stranger.mappingQuery(0, 'alternate')).toEqual([]);
+      expect(stranger.mappingQuery(0, 'primary')).toEqual([]);
+      const a = peer(core, A, 1);
+      a.register('alice', 0);
+      // Registered elsewhere under the same instance bytes, but the cookie is A's: from B on the main
+      // port it is refused; the alternate port accepts A's cookie from anywhere (that is its job).
+      expect(peer(core, B, 1).mappingQuery(5, 'primary')).toEqual([]);
+      // Other message types are not served on the alternate port.
+      const connect = encodeRendezvousMessage({
+        type: MessageType.CONNECT,
+        transactionId: zeros(8),
+        cookie: zeros(16),
+        instance: a.instance,
+        target: 'x',
+      });
+      expect(core.handleDatagram(connect, A, 6, 'alternate')).toEqual([]);
+      expect(core.stats().droppedUnexpected).toBe(1);
+      expect(core.stats().droppedBadCookie).toBeGreaterThan(0);
+    });
+
+    it('PEER-MAPPING: pending until both alternates are in, then the same frozen answer to both', () => {
+      const core = make();
+      core.setPorts(3478, 3479);
+      const a = peer(core, A, 1);
+      const b = peer(core, B, 2);
+      a.register('meet', 0);
+      b.register('meet', 0);
+      const session = (decodeRendezvousMessage(a.connect('meet', 10)[0]!.bytes) as PeerInfoMessage).session;
+      a.mappingQuery(11, 'alternate', A);
+      expect(a.peerMapping(session, 20)).toEqual({
+        type: MessageType.PEER_MAPPING,
+        transactionId: zeros(8),
+        status: PeerMappingStatus.PENDING,
+      });
+      const bAlt = { host: B.host, port: 61000 };
+      b.mappingQuery(30, 'alternate', bAlt);
+      const toA = a.peerMapping(session, 40);
+      const toB = b.peerMapping(session, 41);
+      expect(toA).toMatchObject({
+        status: PeerMappingStatus.READY,
+        self: { primary: A, alternate: A },
+        peer: { primary: B, alternate: bAlt },
+      });
+      expect(toB).toMatchObject({ self: toA.peer, peer: toA.self });
+      // Frozen: a later alternate observation does not change the session's answer.
+      b.mappingQuery(50, 'alternate', { host: B.host, port: 62000 });
+      expect(a.peerMapping(session, 60).peer).toEqual(toA.peer);
+    });
+
+    it('PEER-MAPPING: frozen with what arrived after MAPPING_FREEZE_MS (an older peer never asks)', () => {
+      const core = make();
+      const a = peer(core, A, 1);
+      const b = peer(core, B, 2);
+      a.register('meet', 0);
+      b.register('meet', 0);
+      const session = (decodeRendezvousMessage(a.connect('meet', 10)[0]!.bytes) as PeerInfoMessage).session;
+      a.mappingQuery(11, 'alternate', A);
+      expect(a.peerMapping(session, 500).status).toBe(PeerMappingStatus.PENDING);
+      const late = a.peerMapping(session, 1_011);
+      expect(late.status).toBe(PeerMappingStatus.READY);
+      expect(late.peer).toEqual({ primary: { ...B, family: 'IPv4' } });
+      expect(a.peerMapping(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8), 1_020).status).toBe(
+        PeerMappingStatus.NO_SESSION,
+      );
     });
   });
 

@@ -13,11 +13,15 @@ import {
   decodeRendezvousMessage,
   encodeRendezvousMessage,
   isRendezvousMessage,
+  type MappingObservations,
+  type MappingQueryMessage,
   MessageType,
+  type PeerMappingQueryMessage,
+  PeerMappingStatus,
   type RegisterMessage,
+  RegisterStatus,
   type RelayAllocMessage,
   RelayStatus,
-  RegisterStatus,
   type RendezvousMessage,
   SESSION_BYTES,
   TRANSACTION_ID_BYTES,
@@ -51,6 +55,14 @@ export const DEFAULT_RELAY_RATE_BYTES_PER_SEC = 1_000_000;
 export const DEFAULT_RELAY_IDLE_TIMEOUT_SEC = 30;
 /** Antt/UDP datagrams start with this byte: the only ones a relay forwards. */
 const ANTT_FIRST_BYTE = 0xa7;
+/**
+ * A session's mapping observations are frozen (the same PEER-MAPPING to both peers) once both peers'
+ * alternate-port observations are in, or this long after pairing, with whatever arrived by then.
+ */
+export const MAPPING_FREEZE_MS = 1_000;
+
+/** Which of the server's two ports a datagram arrived on (and an answer leaves from). */
+export type ServerPort = 'primary' | 'alternate';
 
 export interface RendezvousServerOptions {
   /** Seconds a registration lives without a refresh. Default 60. */
@@ -76,6 +88,8 @@ export interface RendezvousServerOptions {
 export interface OutgoingDatagram {
   bytes: Uint8Array;
   to: Address;
+  /** Send from the alternate port (an answer to a datagram that arrived there). Default primary. */
+  via?: ServerPort;
 }
 
 export interface RendezvousServerStats {
@@ -127,6 +141,8 @@ interface Registration {
   candidates: Address[];
   expiresAt: number;
   rttMs: number;
+  /** Where the alternate port saw this socket (MAPPING-QUERY there). */
+  alternate?: Address;
 }
 
 interface Session {
@@ -135,6 +151,9 @@ interface Session {
   /** Both peers: instance and the name each registered under. */
   members: { instance: string; name: string }[];
   expiresAt: number;
+  createdAt: number;
+  /** instance → observations, once frozen. */
+  mapping?: Map<string, MappingObservations>;
 }
 
 interface RateEntry {
@@ -153,6 +172,10 @@ export class RendezvousServerCore {
   readonly #byName = new Map<string, Registration[]>();
   /** "ip|port" → registration: addresses that proved they receive. */
   readonly #byAddress = new Map<string, Registration>();
+  /** instance → registration: MAPPING-QUERYs on the alternate port come from another address. */
+  readonly #byInstance = new Map<string, Registration>();
+  /** This server's two ports (MAPPING-INFO tells clients the other one); 0: no alternate port. */
+  #ports = { primary: 0, alternate: 0 };
   #registrationCount = 0;
   readonly #sessions = new Map<string, Session>();
   readonly #rates = new Map<string, RateEntry>();
@@ -206,8 +229,26 @@ export class RendezvousServerCore {
     };
   }
 
-  /** Handles one datagram received at `nowMs` (a monotonic clock); returns the datagrams to send. */
-  handleDatagram(bytes: Uint8Array, from: Address, nowMs: number): OutgoingDatagram[] {
+  /** The ports the server listens on, for MAPPING-INFO (alternate 0: none). */
+  setPorts(primary: number, alternate: number): void {
+    this.#ports = { primary, alternate };
+  }
+
+  /**
+   * Handles one datagram received at `nowMs` (a monotonic clock) on the primary or alternate port;
+   * returns the datagrams to send. The alternate port answers STUN Binding and MAPPING-QUERY only.
+   */
+  handleDatagram(
+    bytes: Uint8Array,
+    from: Address,
+    nowMs: number,
+    via: ServerPort = 'primary',
+  ): OutgoingDatagram[] {
+    if (via === 'alternate') {
+      const out = this.#onAlternate(bytes, from, nowMs);
+      for (const datagram of out) datagram.via = 'alternate';
+      return out;
+    }
     // Relayed traffic first, and cheaply: no sweep, no per-IP request budget (the relay has its own).
     if (bytes[0] === ANTT_FIRST_BYTE) return this.#forward(bytes, from, nowMs);
     this.#stats.received++;
@@ -262,6 +303,130 @@ export class RendezvousServerCore {
       this.#removeRelay(relay);
       this.#stats.relaysExpired++;
     }
+  }
+
+  // ---- mapping extension ------------------------------------------------------------------------
+
+  /** The alternate port: STUN Binding and MAPPING-QUERY, with the same rate and amplification rules. */
+  #onAlternate(bytes: Uint8Array, from: Address, nowMs: number): OutgoingDatagram[] {
+    this.#stats.received++;
+    if (!this.#admit(from.host, nowMs)) {
+      this.#stats.droppedRateLimited++;
+      return [];
+    }
+    let out: OutgoingDatagram[] = [];
+    if (isStunMessage(bytes)) out = this.#onStun(bytes, from, false);
+    else if (isRendezvousMessage(bytes)) {
+      let message: RendezvousMessage;
+      try {
+        message = decodeRendezvousMessage(bytes);
+      } catch {
+        this.#stats.droppedMalformed++;
+        return [];
+      }
+      if (message.type !== MessageType.MAPPING_QUERY) {
+        this.#stats.droppedUnexpected++;
+        return [];
+      }
+      out = this.#onMappingQuery(message, from, nowMs, 'alternate');
+    } else this.#stats.droppedMalformed++;
+    // The sender's address here is never a verified one: answers are smaller than the padded query.
+    const allowed = out.filter((d) => d.bytes.length <= bytes.length);
+    this.#stats.droppedAmplification += out.length - allowed.length;
+    this.#stats.sent += allowed.length;
+    return allowed;
+  }
+
+  /**
+   * MAPPING-QUERY: on the primary port from the registered address (cookie and instance as for
+   * CONNECT); on the alternate port from anywhere, carrying the cookie issued to the registration's
+   * address, which ties this second observation of the socket to its registration.
+   */
+  #onMappingQuery(
+    message: MappingQueryMessage,
+    from: Address,
+    nowMs: number,
+    via: ServerPort,
+  ): OutgoingDatagram[] {
+    const instance = bytesHex(message.instance);
+    const registration =
+      via === 'primary' ? this.#byAddress.get(addressKey(from)) : this.#byInstance.get(instance);
+    if (
+      !registration ||
+      registration.instance !== instance ||
+      this.#cookieIssuedAt(message.cookie, registration.address, nowMs) === undefined
+    ) {
+      this.#stats.droppedBadCookie++;
+      return [];
+    }
+    if (via === 'alternate') registration.alternate = { host: from.host, port: from.port };
+    const otherPort = via === 'primary' ? this.#ports.alternate : this.#ports.primary;
+    return [
+      {
+        to: from,
+        bytes: encodeRendezvousMessage({
+          type: MessageType.MAPPING_INFO,
+          transactionId: message.transactionId,
+          observed: from,
+          otherPort,
+        }),
+      },
+    ];
+  }
+
+  /**
+   * PEER-MAPPING-QUERY: both peers' observations for the session, frozen the first time both are
+   * complete (or MAPPING_FREEZE_MS after pairing), so both peers get the same answer and choose the
+   * same technique.
+   */
+  #onPeerMappingQuery(message: PeerMappingQueryMessage, from: Address, nowMs: number): OutgoingDatagram[] {
+    const requester = this.#byAddress.get(addressKey(from));
+    if (
+      !requester ||
+      requester.instance !== bytesHex(message.instance) ||
+      this.#cookieIssuedAt(message.cookie, from, nowMs) === undefined
+    ) {
+      this.#stats.droppedBadCookie++;
+      return [];
+    }
+    const reply = (
+      status: PeerMappingStatus,
+      self?: MappingObservations,
+      peer?: MappingObservations,
+    ): OutgoingDatagram[] => [
+      {
+        to: from,
+        bytes: encodeRendezvousMessage({
+          type: MessageType.PEER_MAPPING,
+          transactionId: message.transactionId,
+          status,
+          ...(status === PeerMappingStatus.READY ? { self, peer } : {}),
+        }),
+      },
+    ];
+    const sessionHex = bytesHex(message.session);
+    const session = [...this.#sessions.values()].find(
+      (s) => bytesHex(s.id) === sessionHex && s.members.some((m) => m.instance === requester.instance),
+    );
+    const other = session?.members.find((m) => m.instance !== requester.instance);
+    if (!session || !other) return reply(PeerMappingStatus.NO_SESSION);
+    if (!session.mapping) {
+      const peer = this.#byInstance.get(other.instance);
+      const complete = requester.alternate !== undefined && peer?.alternate !== undefined;
+      if (!complete && nowMs - session.createdAt < MAPPING_FREEZE_MS) return reply(PeerMappingStatus.PENDING);
+      if (!peer) return reply(PeerMappingStatus.NO_SESSION);
+      session.mapping = new Map();
+      for (const r of [requester, peer]) {
+        session.mapping.set(r.instance, {
+          primary: { ...r.address },
+          ...(r.alternate ? { alternate: { ...r.alternate } } : {}),
+        });
+      }
+    }
+    const self = session.mapping.get(requester.instance);
+    const peer = session.mapping.get(other.instance);
+    if (!self || !peer) return reply(PeerMappingStatus.NO_SESSION);
+    return reply(PeerMappingStatus.READY, self, peer);
   }
 
   // ---- relay ----------------------------------------------------------------------------------
@@ -433,6 +598,10 @@ export class RendezvousServerCore {
         return this.#onUnregister(message, from, nowMs);
       case MessageType.RELAY_ALLOC:
         return this.#onRelayAlloc(message, from, nowMs);
+      case MessageType.MAPPING_QUERY:
+        return this.#onMappingQuery(message, from, nowMs, 'primary');
+      case MessageType.PEER_MAPPING_QUERY:
+        return this.#onPeerMappingQuery(message, from, nowMs);
       default:
         this.#stats.droppedUnexpected++;
         return [];
@@ -480,8 +649,13 @@ export class RendezvousServerCore {
       // The first verified REGISTER answers a fresh challenge: its cookie's age is one round trip.
       rttMs: same ? Math.min(same.rttMs, rttMs) : rttMs,
     };
+    // A refresh keeps what the alternate port saw of this socket.
+    if (same?.alternate && same.address.host === from.host && same.address.port === from.port) {
+      registration.alternate = same.alternate;
+    }
     this.#byName.set(message.name, [...others, registration]);
     this.#byAddress.set(key, registration);
+    this.#byInstance.set(instance, registration);
     this.#registrationCount++;
     return [reply(RegisterStatus.REGISTERED, this.ttlSec)];
   }
@@ -520,6 +694,7 @@ export class RendezvousServerCore {
           { instance: peer.instance, name: peer.name },
         ],
         expiresAt: nowMs + SESSION_LIFETIME_MS,
+        createdAt: nowMs,
       };
       this.#sessions.set(pairKey, session);
       this.#stats.peersPaired++;
@@ -569,6 +744,9 @@ export class RendezvousServerCore {
 
   #remove(registration: Registration, key: string): void {
     if (this.#byAddress.get(key) === registration) this.#byAddress.delete(key);
+    if (this.#byInstance.get(registration.instance) === registration) {
+      this.#byInstance.delete(registration.instance);
+    }
     const list = this.#byName.get(registration.name);
     if (!list) return;
     const rest = list.filter((r) => r !== registration);

@@ -8,8 +8,8 @@ import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type Address, networkError } from '@antt/core';
 import {
-  type RendezvousServerOptions,
   RendezvousServerCore,
+  type RendezvousServerOptions,
   type RendezvousServerStats,
 } from './server-core.js';
 import { RendezvousTcpListener, type TcpListenerOptions, type TcpListenerStats } from './server-tcp.js';
@@ -33,6 +33,12 @@ export interface ListenOptions extends RendezvousServerOptions {
   tcp?: boolean;
   /** Bounds and hooks of the TCP side. */
   tcpOptions?: TcpListenerOptions;
+  /**
+   * The second port that answers MAPPING-QUERY and STUN Binding, so clients can tell whether their NAT
+   * maps each destination to a new port. Default `port + 1` (3479), a free port when `port` is 0;
+   * `false`: none (clients then treat their mapping as unknown).
+   */
+  alternatePort?: number | false;
 }
 
 export class RendezvousServer {
@@ -41,29 +47,39 @@ export class RendezvousServer {
   readonly tcpCore: RendezvousServerCore | undefined;
   readonly #tcp: RendezvousTcpListener | undefined;
   readonly #socket: Socket;
+  readonly #alternate: Socket | undefined;
   readonly #sweep: NodeJS.Timeout;
   #address: Address;
   #closed = false;
 
   private constructor(
     socket: Socket,
+    alternate: Socket | undefined,
     core: RendezvousServerCore,
     tcp?: { listener: RendezvousTcpListener; core: RendezvousServerCore },
   ) {
     this.#socket = socket;
+    this.#alternate = alternate;
     this.core = core;
     this.#tcp = tcp?.listener;
     this.tcpCore = tcp?.core;
     const bound = socket.address();
     this.#address = { host: bound.address, port: bound.port };
-    socket.on('message', (bytes, remote) => {
-      const from = { host: remote.address, port: remote.port };
-      for (const datagram of this.core.handleDatagram(bytes, from, performance.now())) {
-        socket.send(datagram.bytes, datagram.to.port, datagram.to.host);
-      }
-    });
-    // Send errors (an unreachable peer) concern one datagram; the server goes on.
-    socket.on('error', () => {});
+    core.setPorts(bound.port, alternate?.address().port ?? 0);
+    for (const [receiver, port] of [
+      [socket, 'primary'],
+      [alternate, 'alternate'],
+    ] as const) {
+      receiver?.on('message', (bytes, remote) => {
+        const from = { host: remote.address, port: remote.port };
+        for (const datagram of this.core.handleDatagram(bytes, from, performance.now(), port)) {
+          const sender = datagram.via === 'alternate' && alternate ? alternate : socket;
+          sender.send(datagram.bytes, datagram.to.port, datagram.to.host);
+        }
+      });
+      // Send errors (an unreachable peer) concern one datagram; the server goes on.
+      receiver?.on('error', () => {});
+    }
     this.#sweep = setInterval(() => {
       this.core.expire(performance.now());
       this.tcpCore?.expire(performance.now());
@@ -77,7 +93,17 @@ export class RendezvousServer {
     const port = options.port ?? DEFAULT_RENDEZVOUS_PORT;
     for (let attempt = 1; ; attempt++) {
       const socket = await bindUdp(host, port);
-      if (options.tcp === false) return new RendezvousServer(socket, new RendezvousServerCore(options));
+      let alternate: Socket | undefined;
+      if (options.alternatePort !== false) {
+        try {
+          alternate = await bindUdp(host, options.alternatePort ?? (port === 0 ? 0 : port + 1));
+        } catch (error) {
+          await closeUdp(socket);
+          throw error;
+        }
+      }
+      const core = new RendezvousServerCore(options);
+      if (options.tcp === false) return new RendezvousServer(socket, alternate, core);
       const tcpCore = new RendezvousServerCore(options);
       try {
         const listener = await RendezvousTcpListener.listen(
@@ -86,13 +112,19 @@ export class RendezvousServer {
           tcpCore,
           options.tcpOptions,
         );
-        return new RendezvousServer(socket, new RendezvousServerCore(options), { listener, core: tcpCore });
+        return new RendezvousServer(socket, alternate, core, { listener, core: tcpCore });
       } catch (error) {
-        await new Promise<void>((resolve) => socket.close(() => resolve()));
+        await Promise.all([closeUdp(socket), alternate ? closeUdp(alternate) : undefined]);
         // A free UDP port whose TCP twin is taken: with port 0, pick another pair.
         if (port !== 0 || attempt >= PORT_PAIR_ATTEMPTS) throw error;
       }
     }
+  }
+
+  /** The alternate port's address (undefined without one). */
+  get alternateAddress(): Address | undefined {
+    const bound = this.#alternate?.address();
+    return bound ? { host: bound.address, port: bound.port } : undefined;
   }
 
   get address(): Address {
@@ -114,7 +146,8 @@ export class RendezvousServer {
     this.#closed = true;
     clearInterval(this.#sweep);
     await Promise.all([
-      new Promise<void>((resolve) => this.#socket.close(() => resolve())),
+      closeUdp(this.#socket),
+      this.#alternate ? closeUdp(this.#alternate) : undefined,
       this.#tcp?.close(),
     ]);
   }
@@ -128,4 +161,8 @@ async function bindUdp(host: string, port: number): Promise<Socket> {
   });
   socket.removeAllListeners('error');
   return socket;
+}
+
+function closeUdp(socket: Socket): Promise<void> {
+  return new Promise<void>((resolve) => socket.close(() => resolve()));
 }

@@ -1,0 +1,155 @@
+import type { Address } from '@antt/core';
+import { describe, expect, it } from 'vitest';
+import { BIRTHDAY_PROBES, BIRTHDAY_SOCKETS } from './birthday.js';
+import {
+  birthdayMissProbability,
+  classifyMapping,
+  FIRST_NAT_PORT,
+  LAST_NAT_PORT,
+  PREDICTION_WINDOW_PORTS,
+  planPunch,
+  predictPorts,
+} from './port-prediction.js';
+
+const PUBLIC_IP = '198.51.100.7';
+const SERVER_MAIN: Address = { host: '203.0.113.2', port: 3478 };
+const SERVER_ALT: Address = { host: '203.0.113.2', port: 3479 };
+const PEER: Address = { host: '203.0.113.9', port: 40000 };
+
+/** A deterministic PRNG (mulberry32), so each simulated NAT replays from its seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * One inside socket behind a simulated NAT: `send(to)` returns the outside address the NAT uses for
+ * that destination, allocating a new mapping per destination unless endpoint-independent.
+ * `otherFlows()` stands for other hosts behind the same NAT opening flows in between.
+ */
+class SimulatedNat {
+  readonly #mappings = new Map<string, number>();
+  #next: number;
+  constructor(
+    readonly allocation: 'independent' | 'sequential' | 'random',
+    readonly options: { first?: number; step?: number; seed?: number } = {},
+  ) {
+    this.#next = options.first ?? 20_000;
+    this.#random = prng(options.seed ?? 1);
+  }
+  readonly #random: () => number;
+
+  send(to: Address): Address {
+    const key = `${to.host}:${to.port}`;
+    let port = this.#mappings.get(key);
+    if (port === undefined) {
+      port =
+        this.allocation === 'independent' && this.#mappings.size > 0
+          ? [...this.#mappings.values()][0]!
+          : this.#allocate();
+      this.#mappings.set(key, port);
+    }
+    return { host: PUBLIC_IP, port };
+  }
+
+  otherFlows(count: number): void {
+    for (let i = 0; i < count; i++) this.#allocate();
+  }
+
+  #allocate(): number {
+    if (this.allocation === 'random') {
+      return FIRST_NAT_PORT + Math.floor(this.#random() * (LAST_NAT_PORT - FIRST_NAT_PORT + 1));
+    }
+    const port = this.#next;
+    this.#next += this.options.step ?? 1;
+    return port;
+  }
+}
+
+/** What the rendezvous server's two ports see of the socket. */
+function observe(nat: SimulatedNat) {
+  return { primary: nat.send(SERVER_MAIN), alternate: nat.send(SERVER_ALT) };
+}
+
+describe('mapping classification and port prediction (simulated NATs)', () => {
+  it('endpoint-independent: the same port on both server ports', () => {
+    const profile = classifyMapping(observe(new SimulatedNat('independent')));
+    expect(profile).toMatchObject({ kind: 'endpoint-independent' });
+    expect(predictPorts(profile)).toEqual([]);
+  });
+
+  it('no alternate observation (an older server): unknown, and the standard technique', () => {
+    const nat = new SimulatedNat('random');
+    const profile = classifyMapping({ primary: nat.send(SERVER_MAIN) });
+    expect(profile.kind).toBe('unknown');
+    const eim = observe(new SimulatedNat('independent'));
+    expect(planPunch(eim, { primary: nat.send(SERVER_MAIN) }).technique).toBe('standard');
+  });
+
+  for (const step of [1, 2, 7]) {
+    for (const between of [0, 3, 10]) {
+      it(`sequential step ${step}, ${between} other flows in between: the port toward the peer is predicted`, () => {
+        const nat = new SimulatedNat('sequential', { first: 31_000, step });
+        const profile = classifyMapping(observe(nat));
+        expect(profile).toMatchObject({ kind: 'endpoint-dependent', allocation: 'sequential', delta: step });
+        // The opener probes the peer's LAN candidates (new flows too) before its public address.
+        nat.otherFlows(between);
+        for (let lan = 0; lan < 2; lan++) nat.send({ host: `10.0.9.${lan + 2}`, port: 4000 });
+        const actual = nat.send(PEER);
+        const predicted = predictPorts(profile);
+        expect(predicted).toHaveLength(PREDICTION_WINDOW_PORTS);
+        expect(predicted).toContain(actual.port);
+      });
+    }
+  }
+
+  it('a sequential NAT near the top of the range predicts only valid ports', () => {
+    const nat = new SimulatedNat('sequential', { first: 65_530, step: 2 });
+    expect(predictPorts(classifyMapping(observe(nat)))).toEqual([65_534]);
+  });
+
+  it('random allocation is almost never misread (seeded: 2000 NATs)', () => {
+    let misread = 0;
+    for (let seed = 1; seed <= 2000; seed++) {
+      const profile = classifyMapping(observe(new SimulatedNat('random', { seed })));
+      if (profile.kind !== 'endpoint-dependent' || profile.allocation !== 'random') misread++;
+    }
+    // P(|delta| <= 16) = 33 / 64512 per NAT (0 included: the same port twice looks independent). A
+    // sequential misreading only delays the birthday start by PREDICTION_HEAD_START_MS.
+    expect(misread).toBeLessThanOrEqual(4);
+  });
+
+  it('plans the same technique on both sides, with complementary roles', () => {
+    const eim = observe(new SimulatedNat('independent'));
+    const random = observe(new SimulatedNat('random', { seed: 42 }));
+    const sequential = observe(new SimulatedNat('sequential', { step: 1 }));
+    expect(planPunch(eim, random)).toMatchObject({ technique: 'birthday', role: 'prober' });
+    expect(planPunch(random, eim)).toMatchObject({ technique: 'birthday', role: 'opener' });
+    expect(planPunch(eim, sequential)).toMatchObject({ technique: 'predict', role: 'prober' });
+    expect(planPunch(sequential, eim)).toMatchObject({ technique: 'predict', role: 'opener' });
+    expect(planPunch(random, observe(new SimulatedNat('random', { seed: 7 })))).toMatchObject({
+      technique: 'standard',
+    });
+    expect(planPunch(eim, observe(new SimulatedNat('independent')))).toMatchObject({ technique: 'standard' });
+  });
+});
+
+describe('birthdayMissProbability', () => {
+  it('is the hypergeometric miss chance: C(r - s, p) / C(r, p)', () => {
+    // r = 10, s = 2, p = 3: C(8, 3) / C(10, 3) = 56 / 120.
+    expect(birthdayMissProbability(2, 3, 10)).toBeCloseTo(56 / 120, 12);
+    expect(birthdayMissProbability(5, 6, 10)).toBe(0);
+  });
+
+  it('the stated budget misses less than once in ten million runs', () => {
+    const miss = birthdayMissProbability(BIRTHDAY_SOCKETS, BIRTHDAY_PROBES);
+    expect(miss).toBeLessThan(1e-7);
+    expect(miss).toBeGreaterThan(1e-8);
+  });
+});

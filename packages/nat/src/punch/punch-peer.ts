@@ -1,0 +1,195 @@
+/**
+ * The punch stage of `connect()`: learns both peers' NAT mapping behaviour from the rendezvous server,
+ * picks the technique for the pair (see `port-prediction.ts`), and runs it:
+ * - standard: {@link UdpPunch} over the candidates;
+ * - predict (endpoint-independent × sequential endpoint-dependent): the prober also probes the ports
+ *   the peer's NAT should allocate next, and after PREDICTION_HEAD_START_MS both add the birthday
+ *   technique;
+ * - birthday (endpoint-independent × random endpoint-dependent): the prober sprays random ports
+ *   ({@link BirthdaySpray}, inside its UdpPunch), the opener opens many sockets ({@link BirthdayOpener});
+ *   when the opener's winning socket is not the endpoint's, it becomes the connection's endpoint.
+ * In both extra techniques the prober (endpoint-independent side) nominates, whatever the server's
+ * `controlling` flag said: it is the side that sees a probe answered.
+ */
+import { type Address, networkError, type WaitOptions } from '@antt/core';
+import { UdpEndpoint, type UdpEndpointOptions } from '@antt/udp';
+import type { OwnMapping, PeerInfo, RendezvousClient, SessionMapping } from '../rendezvous/client.js';
+import {
+  bytesHex,
+  decodeRendezvousMessage,
+  encodeRendezvousMessage,
+  isRendezvousMessage,
+  MessageType,
+} from '../rendezvous/protocol.js';
+import { BIRTHDAY_PROBES_PER_SEC, BIRTHDAY_SOCKETS, BirthdayOpener, BirthdaySpray } from './birthday.js';
+import {
+  describeMapping,
+  PREDICTION_HEAD_START_MS,
+  type PunchPlan,
+  planPunch,
+  predictPorts,
+} from './port-prediction.js';
+import { type Candidate, orderCandidates, PunchError, type PunchResult, UdpPunch } from './udp-punch.js';
+
+export interface PeerPunchResult extends PunchResult {
+  /** The technique used and both sides' mapping as classified (undefined: the server did not say). */
+  plan: PunchPlan | undefined;
+  /** Set when the path rides a birthday socket: the endpoint bound on it, for the connection. */
+  endpoint?: UdpEndpoint;
+}
+
+export interface PunchPeerOptions extends WaitOptions {
+  client: RendezvousClient;
+  peer: PeerInfo;
+  /** This socket's mapping, as `client.discoverMapping()` found it (started beside the lookup). */
+  ownMapping: Promise<OwnMapping>;
+  send: (bytes: Uint8Array, to: Address) => void | Promise<void>;
+  /** Called with the UdpPunch before it runs, so the caller can feed it the endpoint's datagrams. */
+  onPunch: (punch: UdpPunch) => void;
+  /** Options for an endpoint bound on a winning birthday socket (the security options). */
+  endpointOptions: UdpEndpointOptions;
+  /** Bound on punching (the `punchTimeout` option). */
+  timeout?: number;
+}
+
+/** Runs the punch stage; rejects with a `PunchError` naming what was tried when nothing met. */
+export async function punchPeer(options: PunchPeerOptions): Promise<PeerPunchResult> {
+  let plan: PunchPlan | undefined;
+  try {
+    return await punchWith(options, (chosen) => {
+      plan = chosen;
+    });
+  } catch (error) {
+    if (error instanceof PunchError) error.plan = plan;
+    throw error;
+  }
+}
+
+async function punchWith(
+  options: PunchPeerOptions,
+  onPlan: (plan: PunchPlan | undefined) => void,
+): Promise<PeerPunchResult> {
+  const { client, peer, signal } = options;
+  const own = await options.ownMapping;
+  // Only worth a round trip when the server has the extension (it answered on its alternate port).
+  const mapping: SessionMapping | undefined = own.alternate
+    ? await client.peerMapping(peer.session, { signal })
+    : undefined;
+  const plan = mapping ? planPunch(mapping.self, mapping.peer) : undefined;
+  onPlan(plan);
+  const startDelayMs = (): number => peer.startDelayMs - (performance.now() - peer.receivedAt);
+
+  const candidates: Candidate[] = orderCandidates(peer.candidates, peer.observed);
+  let spray: BirthdaySpray | undefined;
+  let opener: BirthdayOpener | undefined;
+  const headStartMs = plan?.technique === 'predict' ? PREDICTION_HEAD_START_MS : 0;
+  if (plan?.role === 'prober') {
+    for (const port of predictPorts(plan.peer)) {
+      candidates.push({ address: { host: plan.peer.last.host, port }, kind: 'predicted' });
+    }
+    spray = new BirthdaySpray(plan.peer.last.host);
+  } else if (plan?.role === 'opener') {
+    opener = new BirthdayOpener({ session: peer.session, peer: plan.peer.last });
+  }
+  const sprayFrom = performance.now() + Math.max(0, startDelayMs()) + headStartMs;
+  const punch = new UdpPunch({
+    session: peer.session,
+    controlling: plan?.role ? plan.role === 'prober' : peer.controlling,
+    candidates,
+    send: options.send,
+    ...(spray
+      ? {
+          extraProbes: (now: number) => (now >= sprayFrom ? spray.due(now) : []),
+          learnCandidate: (from: Address) => (from.host === plan?.peer.last.host ? 'birthday' : undefined),
+        }
+      : {}),
+    failureNote: () => failureNote(plan, spray, opener),
+  });
+  options.onPunch(punch);
+
+  if (!opener) {
+    const result = await punch.run({ signal, timeout: options.timeout, startDelayMs: startDelayMs() });
+    return { ...result, plan };
+  }
+  // The opener: whichever comes first, a nomination on the endpoint's socket or on a birthday socket.
+  const stop = new AbortController();
+  const both = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  const viaPunch = punch.run({ signal: both, timeout: options.timeout, startDelayMs: startDelayMs() });
+  viaPunch.catch(() => stop.abort());
+  const viaOpener = opener.run({ signal: both, startDelayMs: startDelayMs() + headStartMs });
+  try {
+    const winner = await Promise.any([
+      viaPunch.then((result) => ({ result }) as const),
+      viaOpener.then((win) => ({ win }) as const),
+    ]);
+    if ('result' in winner) return { ...winner.result, plan };
+    const { win } = winner;
+    // The mapping that met belongs to this socket's port: bind the connection's endpoint on that port.
+    const port = win.socket.port;
+    await win.socket.close();
+    let endpoint: UdpEndpoint;
+    try {
+      endpoint = await UdpEndpoint.bind({ ...options.endpointOptions, port });
+    } catch (error) {
+      throw networkError(`taking over birthday socket port ${port}`, error);
+    }
+    answerProbes(endpoint, peer.session);
+    return {
+      remote: win.remote,
+      candidate: 'birthday',
+      tried: candidates,
+      probesSent: win.probesSent,
+      plan,
+      endpoint,
+    };
+  } catch (error) {
+    if (error instanceof AggregateError)
+      throw await viaPunch.then(
+        () => error,
+        (e: unknown) => e,
+      );
+    throw error;
+  } finally {
+    stop.abort();
+    await Promise.allSettled([viaPunch, viaOpener]);
+  }
+}
+
+/**
+ * The prober repeats its NOMINATE until acknowledged; the birthday socket is now the endpoint's, so the
+ * endpoint answers this session's PROBEs from then on (ACKs the size of the PROBE, nothing else).
+ */
+function answerProbes(endpoint: UdpEndpoint, session: Uint8Array): void {
+  const sessionHex = bytesHex(session);
+  endpoint.onForeignDatagram((bytes, from) => {
+    if (!isRendezvousMessage(bytes)) return;
+    try {
+      const message = decodeRendezvousMessage(bytes);
+      if (message.type !== MessageType.PROBE || message.ack || bytesHex(message.session) !== sessionHex)
+        return;
+      const ack = encodeRendezvousMessage({ ...message, ack: true });
+      void endpoint.sendDatagram(ack, from).catch(() => {});
+    } catch {
+      // malformed: dropped
+    }
+  });
+}
+
+function failureNote(
+  plan: PunchPlan | undefined,
+  spray: BirthdaySpray | undefined,
+  opener: BirthdayOpener | undefined,
+): string {
+  if (!plan) return ' (both NATs may map each destination to a new port: a relay is needed)';
+  const nats = `this side's NAT ${describeMapping(plan.self)}, the peer's ${describeMapping(plan.peer)}`;
+  if (spray) {
+    return (
+      `; ${plan.technique}: ${spray.sent} of ${spray.budget} probes to random ports of ` +
+      `${spray.host} at ${BIRTHDAY_PROBES_PER_SEC}/s met none of the peer's ${BIRTHDAY_SOCKETS} sockets (${nats})`
+    );
+  }
+  if (opener) return `; ${plan.technique}: ${opener.describe()} (${nats})`;
+  return plan.self.kind === 'endpoint-dependent' && plan.peer.kind === 'endpoint-dependent'
+    ? ` (${nats}: a relay is needed)`
+    : ` (${nats})`;
+}

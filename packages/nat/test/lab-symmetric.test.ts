@@ -1,0 +1,150 @@
+/**
+ * Endpoint-dependent ("symmetric") NATs in the namespace lab: the rendezvous server's two ports let
+ * each peer see its NAT's mapping behaviour; endpoint-independent × endpoint-dependent then meets
+ * directly by the birthday technique (Linux `masquerade fully-random` allocates at random, so the
+ * sequential prediction is covered by unit tests), and endpoint-dependent × endpoint-dependent still
+ * goes through the relay.
+ */
+import { createLab, describeLab, type Lab, type LabHost, type LabProcess } from '@antt/test-kit';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { ConnectionPath } from '../src/connect.js';
+import { BIRTHDAY_PROBES, BIRTHDAY_SOCKETS } from '../src/punch/birthday.js';
+import { birthdayMissProbability } from '../src/punch/port-prediction.js';
+
+const RENDEZVOUS_SCRIPT = new URL('./fixtures/lab-rendezvous.ts', import.meta.url);
+const PEER_SCRIPT = new URL('./fixtures/lab-peer.ts', import.meta.url);
+const ENV = { NODE_OPTIONS: '--conditions=source' };
+/** Runs of the probabilistic EIM × EDM row; each misses with birthdayMissProbability() (about 5e-8). */
+const EIM_EDM_RUNS = 3;
+
+interface PeerOutcome {
+  path?: ConnectionPath & { connectMs: number };
+  sha?: string;
+  error?: { code: string; stage: string; message: string };
+}
+
+const matrix: string[] = [];
+
+describeLab('endpoint-dependent NATs: mapping discovery, birthday punching (namespace lab)', () => {
+  let lab: Lab;
+  let rendezvous: string;
+  let server: LabProcess;
+
+  beforeAll(async () => {
+    lab = await createLab({ name: 'symmetric' });
+    const rv = await lab.addPublicHost('rv');
+    server = rv.spawnNode(RENDEZVOUS_SCRIPT, [], { env: ENV, timeoutMs: 120_000 });
+    await server.waitForOutput('LISTENING', { timeoutMs: 20_000 });
+    rendezvous = `${rv.address}:3478`;
+  }, 60_000);
+
+  afterAll(async () => {
+    const miss = birthdayMissProbability(BIRTHDAY_SOCKETS, BIRTHDAY_PROBES);
+    console.log(
+      [
+        `birthday budget: ${BIRTHDAY_SOCKETS} sockets, ${BIRTHDAY_PROBES} probes; miss probability per run ${miss.toExponential(1)}`,
+        'pair                                   | transport | path              | connect ms',
+        ...matrix,
+      ].join('\n'),
+    );
+    await lab?.destroy();
+  }, 30_000);
+
+  async function meet(label: string, a: LabHost, b: LabHost, name: string, punchMs: number) {
+    const run = (host: LabHost, role: string) =>
+      host.spawnNode(PEER_SCRIPT, [rendezvous, name, role, String(punchMs), 'auto'], {
+        env: ENV,
+        timeoutMs: punchMs + 30_000,
+      });
+    const children = [run(a, 'send'), run(b, 'receive')];
+    await Promise.all(children.map((c) => c.exited));
+    const outcomes = children.map((child) => {
+      const outcome: PeerOutcome = {};
+      for (const line of child.stdout.split('\n')) {
+        if (line.startsWith('PATH ')) outcome.path = JSON.parse(line.slice(5));
+        if (line.startsWith('SHA ')) outcome.sha = line.slice(4);
+        if (line.startsWith('ERROR ')) outcome.error = JSON.parse(line.slice(6));
+      }
+      if (!outcome.path && !outcome.error)
+        outcome.error = { code: '?', stage: '?', message: child.stderr.slice(-2000) };
+      return outcome;
+    }) as [PeerOutcome, PeerOutcome];
+    const [pa] = outcomes;
+    const path = pa.path
+      ? pa.path.kind === 'relayed'
+        ? 'relayed'
+        : `direct (${pa.path.candidate})`
+      : 'failed';
+    matrix.push(
+      `${label.padEnd(38)} | udp       | ${path.padEnd(17)} | ${pa.path ? pa.path.connectMs.toFixed(0) : '-'}`,
+    );
+    console.log(`--- ${label}\n${JSON.stringify(outcomes, null, 1)}`);
+    for (const outcome of outcomes) expect(outcome.error, outcome.error?.message).toBeUndefined();
+    expect(outcomes[0].sha).toMatch(/^[0-9a-f]{64}$/);
+    expect(outcomes[1].sha).toBe(outcomes[0].sha);
+    return outcomes;
+  }
+
+  it(`endpoint-independent x endpoint-dependent connects directly (birthday), ${EIM_EDM_RUNS} times`, async () => {
+    const eim = await lab.addRouter('eim', { mapping: 'endpoint-independent', unsolicited: 'drop' });
+    const edm = await lab.addRouter('edm', { mapping: 'endpoint-dependent' });
+    const a = await lab.addHost('a', { behind: eim });
+    const b = await lab.addHost('b', { behind: edm });
+    for (let run = 0; run < EIM_EDM_RUNS; run++) {
+      // Alternate which side sends and which side the server makes controlling.
+      const [first, second] = run % 2 === 0 ? [a, b] : [b, a];
+      const outcomes = await meet(
+        `EIM NAT <-> EDM NAT (run ${run + 1})`,
+        first,
+        second,
+        `meet-birthday-${run}`,
+        8000,
+      );
+      const onA = first === a ? outcomes[0] : outcomes[1];
+      const onB = first === a ? outcomes[1] : outcomes[0];
+      expect(onA.path).toMatchObject({
+        kind: 'direct',
+        candidate: 'birthday',
+        remote: { host: edm.publicAddress },
+        plan: {
+          technique: 'birthday',
+          role: 'prober',
+          self: { kind: 'endpoint-independent' },
+          peer: { kind: 'endpoint-dependent', allocation: 'random' },
+        },
+      });
+      expect(onB.path).toMatchObject({
+        kind: 'direct',
+        candidate: 'birthday',
+        remote: { host: eim.publicAddress },
+        plan: { technique: 'birthday', role: 'opener', self: { kind: 'endpoint-dependent' } },
+      });
+      // B's connection rides a birthday socket, not the one it registered from.
+      if (onB.path?.kind !== 'direct' || onA.path?.kind !== 'direct') throw new Error('unreachable');
+      expect(onB.path.local.port).not.toBe(0);
+      expect(onA.path.remote.port).not.toBe(onA.path.tried.find((c) => c.kind === 'public')?.address.port);
+    }
+  }, 90_000);
+
+  it('endpoint-dependent x endpoint-dependent: no technique applies, the relay carries it', async () => {
+    const f = await lab.addHost('f', {
+      behind: await lab.addRouter('edmF', { mapping: 'endpoint-dependent' }),
+    });
+    const g = await lab.addHost('g', {
+      behind: await lab.addRouter('edmG', { mapping: 'endpoint-dependent' }),
+    });
+    const outcomes = await meet('EDM NAT <-> EDM NAT', f, g, 'meet-edm-edm', 2000);
+    for (const outcome of outcomes) {
+      expect(outcome.path).toMatchObject({
+        kind: 'relayed',
+        plan: {
+          technique: 'standard',
+          self: { kind: 'endpoint-dependent' },
+          peer: { kind: 'endpoint-dependent' },
+        },
+      });
+      if (outcome.path?.kind !== 'relayed') throw new Error('unreachable');
+      expect(outcome.path.reason).toMatch(/endpoint-dependent \(random\).*a relay is needed/);
+    }
+  }, 60_000);
+});
