@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 /**
- * `pnpm demo`: two Antt peers on this machine, each its own process, send a generated file over
- * encrypted UDP and then TCP; the receiver checks its SHA-256; a table compares the transports.
+ * `pnpm demo`: two Antt peers on this machine, each its own process, meet through a rendezvous server
+ * the demo starts on loopback (by a meeting name, knowing nothing of each other's ports), send a
+ * generated file over encrypted UDP and then TCP; the receiver checks its SHA-256; a table compares
+ * the transports.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { formatAddress } from '@antt/core';
+import { RendezvousServer } from '@antt/nat';
 import { type DemoOptions, helpText, PROGRAM, parseDemoArgs, UsageError } from './options.js';
 import type { PeerReport, PeerTask } from './protocol.js';
 import { formatTable, type TransportResult } from './report.js';
@@ -41,7 +43,11 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const directory = await mkdtemp(join(tmpdir(), 'antt-demo-'));
+  // The peers meet here, as two machines behind NATs meet at a public one; loopback only, and only
+  // for as long as the demo runs.
+  const rendezvous = await RendezvousServer.listen({ host: '127.0.0.1', port: 0 });
   const cleanup = (): void => {
+    void rendezvous.close();
     void rm(directory, { recursive: true, force: true });
   };
   process.once('SIGINT', () => {
@@ -51,7 +57,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     const size = formatMb(options.sizeBytes);
     out.write(
-      `Two Antt peers on this machine, each its own process, will send a file of ${size} over ${options.transports.join(' and then ')}.\n`,
+      `Rendezvous server on ${formatAddress(rendezvous.address)} (loopback, started by the demo). Two peers, each its own\n` +
+        `process, meet there by name and send a file of ${size} over ${options.transports.join(' and then ')}.\n`,
     );
     const generatedAt = performance.now();
     const file = join(directory, 'demo-file.bin');
@@ -62,12 +69,17 @@ async function main(argv: string[]): Promise<number> {
     const passphrase = randomBytes(12).toString('base64url');
     const results: TransportResult[] = [];
     for (const transport of options.transports) {
-      results.push(await runTransport(transport, file, directory, options.sizeBytes, sha256, passphrase));
+      const meeting = { rendezvous: formatAddress(rendezvous.address), name: `antt-demo-${transport}` };
+      results.push(
+        await runTransport(transport, meeting, file, directory, options.sizeBytes, sha256, passphrase),
+      );
     }
     out.write(`\n${formatTable(results)}\n\n`);
     out.write(
-      'connect: until both sides finished the handshake. goodput: file bytes over the time from the first\n' +
-        "byte sent to the receiver's hash check. rtt: median of 10 message round trips before the transfer.\n",
+      'path: how the peers reached each other after meeting at the rendezvous (direct, or relayed by it).\n' +
+        'connect: from the first message to the rendezvous server until both sides finished the handshake.\n' +
+        "goodput: file bytes over the time from the first byte sent to the receiver's hash check.\n" +
+        'rtt: median of 10 message round trips before the transfer.\n',
     );
     out.write(
       'encrypted: both peers were given a shared passphrase and a fresh identity; each proved both in the\n' +
@@ -109,6 +121,7 @@ async function generateFile(path: string, size: number): Promise<string> {
 
 async function runTransport(
   transport: 'udp' | 'tcp',
+  meeting: { rendezvous: string; name: string },
   file: string,
   directory: string,
   size: number,
@@ -116,22 +129,15 @@ async function runTransport(
   passphrase: string,
 ): Promise<TransportResult> {
   const result: TransportResult = { transport };
-  const [senderPort, receiverPort] = await freePorts(transport, 2);
-  const base = { transport, passphrase, connectTimeoutMs: CONNECT_TIMEOUT_MS };
+  const base = { transport, ...meeting, passphrase, connectTimeoutMs: CONNECT_TIMEOUT_MS };
   const tasks: PeerTask[] = [
-    { ...base, role: 'sender', localPort: senderPort!, remotePort: receiverPort!, path: file },
-    {
-      ...base,
-      role: 'receiver',
-      localPort: receiverPort!,
-      remotePort: senderPort!,
-      path: join(directory, 'received'),
-    },
+    { ...base, role: 'sender', path: file },
+    { ...base, role: 'receiver', path: join(directory, 'received') },
   ];
   const inbox = join(directory, 'received');
   await mkdir(inbox, { recursive: true });
   const retransmittedBefore = transport === 'tcp' ? kernelTcpRetransmissions() : undefined;
-  out.write(`${transport}: connecting ${senderPort} <-> ${receiverPort} ...\n`);
+  out.write(`${transport}: both peers meet at the rendezvous as "${meeting.name}" ...\n`);
   const bar = new Bar(`${transport}: sending`, size);
   const peers = tasks.map((task) =>
     fork(join(dirname(fileURLToPath(import.meta.url)), 'peer.js'), [JSON.stringify(task)], {
@@ -147,6 +153,7 @@ async function runTransport(
 
   let ready = 0;
   const connected: Extract<PeerReport, { type: 'connected' }>[] = [];
+  let senderPath: Extract<PeerReport, { type: 'connected' }>['path'] | undefined;
   const onAnyReport = (report: PeerReport): void => {
     // Both start connecting only once both processes run, so process start-up is not counted.
     if (report.type === 'ready' && ++ready === peers.length) for (const peer of peers) peer.send('go');
@@ -156,11 +163,20 @@ async function runTransport(
     // The time to connect is the slower side's: both must be through the handshake.
     result.connectMs = Math.max(...connected.map((one) => one.connectMs));
     result.encrypted = connected.every((one) => one.encrypted === true);
+    const path = senderPath ?? connected[0]!.path;
+    result.path = path.kind;
     const how = result.encrypted ? 'encrypted, each side authenticated the other' : 'NOT encrypted';
-    out.write(`${transport}: connected in ${ms(result.connectMs)} (${how})\n`);
+    const route =
+      path.kind === 'direct'
+        ? `direct path from port ${path.local.replace(/^.*:/, '')} to ${path.remote}`
+        : `relayed by the rendezvous server (${path.remote})`;
+    out.write(
+      `${transport}: met through the rendezvous; ${route}; connected in ${ms(result.connectMs)} (${how})\n`,
+    );
     bar.start();
   };
   sender.on('message', (report: PeerReport) => {
+    if (report.type === 'connected') senderPath = report.path;
     onAnyReport(report);
     if (report.type === 'done') {
       result.rttMs = report.rttMs;
@@ -207,28 +223,6 @@ function exited(child: ChildProcess): Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());
   });
-}
-
-/** Ports free right now for `transport` on 127.0.0.1 (the kernel picks them). */
-async function freePorts(transport: 'udp' | 'tcp', count: number): Promise<number[]> {
-  const ports: number[] = [];
-  const holders: (() => void)[] = [];
-  for (let i = 0; i < count; i++) {
-    if (transport === 'udp') {
-      const socket = createSocket('udp4');
-      await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-      ports.push(socket.address().port);
-      holders.push(() => socket.close());
-    } else {
-      const server = createServer();
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const address = server.address();
-      ports.push(typeof address === 'object' && address ? address.port : 0);
-      holders.push(() => server.close());
-    }
-  }
-  for (const release of holders) release();
-  return ports;
 }
 
 /** Segments the kernel retransmitted, machine-wide (Linux); undefined elsewhere. */

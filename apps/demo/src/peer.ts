@@ -5,10 +5,9 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Connection } from '@antt/core';
+import { type Connection, formatAddress } from '@antt/core';
+import { connect } from '@antt/nat';
 import { Identity } from '@antt/secure';
-import { TcpConnection } from '@antt/tcp';
-import { UdpConnection } from '@antt/udp';
 import { CHUNK_BYTES, decode, encode, type PeerReport, type PeerTask, RTT_PROBES } from './protocol.js';
 
 const PROGRESS_EVERY_MS = 100;
@@ -20,32 +19,39 @@ function report(message: PeerReport): void {
   process.send?.(message);
 }
 
-function connectionFor(task: PeerTask): Connection {
-  const security = { identity: Identity.generate(), passphrase: task.passphrase };
-  const remote = { host: '127.0.0.1', port: task.remotePort };
-  if (task.transport === 'udp') return new UdpConnection({ localPort: task.localPort, remote, ...security });
-  return new TcpConnection({
-    localPort: task.localPort,
-    remote,
-    role: task.role === 'sender' ? 'client' : 'server',
-    ...security,
-  });
-}
-
+/**
+ * Meets the other peer through the demo's rendezvous server under the shared meeting name, as two
+ * machines behind NATs would: register, learn the other's candidates, punch (UDP) or open
+ * simultaneously (TCP), then the Noise handshake with the shared passphrase.
+ */
 async function run(task: PeerTask): Promise<void> {
-  const connection = connectionFor(task);
-  // Both peers start connecting at the same moment, so the time to connect does not include the
-  // other process starting up.
+  // Both peers start at the same moment, so the time to connect does not include the other process
+  // starting up.
   report({ type: 'ready' });
   await new Promise((resolve) => process.once('message', resolve));
   const startedAt = performance.now();
-  await connection.connect({ timeout: task.connectTimeoutMs });
+  const connection = await connect({
+    rendezvous: task.rendezvous,
+    name: task.name,
+    transport: task.transport,
+    identity: Identity.generate(),
+    passphrase: task.passphrase,
+    // Both peers are on this machine: loopback is their LAN.
+    lanAddresses: ['127.0.0.1'],
+    timeout: task.connectTimeoutMs,
+  });
   const secured = connection as Connection & { encrypted?: boolean; remotePeerId?: string };
   report({
     type: 'connected',
     connectMs: performance.now() - startedAt,
     encrypted: typeof secured.encrypted === 'boolean' ? secured.encrypted : undefined,
     remotePeerId: secured.remotePeerId,
+    path: {
+      kind: connection.path.kind,
+      candidate: connection.path.candidate,
+      local: formatAddress(connection.path.local),
+      remote: formatAddress(connection.path.remote),
+    },
   });
   if (task.role === 'sender') await send(connection, task.path);
   else await receive(connection, task.path);

@@ -51,8 +51,9 @@ export function decode(bytes: Uint8Array): PeerMessage {
 export interface PeerTask {
   role: 'sender' | 'receiver';
   transport: 'udp' | 'tcp';
-  localPort: number;
-  remotePort: number;
+  /** The rendezvous server both peers meet at (host:port), and the meeting name they both give. */
+  rendezvous: string;
+  name: string;
   passphrase: string;
   /** Sender: the file to send. Receiver: the directory to save into. */
   path: string;
@@ -62,7 +63,14 @@ export interface PeerTask {
 /** What a peer reports back over IPC. */
 export type PeerReport =
   | { type: 'ready' }
-  | { type: 'connected'; connectMs: number; encrypted: boolean | undefined; remotePeerId: string | undefined }
+  | {
+      type: 'connected';
+      connectMs: number;
+      encrypted: boolean | undefined;
+      remotePeerId: string | undefined;
+      /** How `connect()` reached the other peer: 'direct' or 'relayed', and which candidate won. */
+      path: { kind: string; candidate: string; local: string; remote: string };
+    }
   | { type: 'progress'; bytes: number }
   | {
       type: 'done';

@@ -2,6 +2,8 @@
 
 export interface TransportResult {
   transport: 'udp' | 'tcp';
+  /** How the peers reached each other after meeting at the rendezvous: 'direct' or 'relayed'. */
+  path?: string;
   connectMs?: number;
   encrypted?: boolean | undefined;
   goodputBytesPerSecond?: number | undefined;
@@ -12,11 +14,21 @@ export interface TransportResult {
   error?: string;
 }
 
-const COLUMNS = ['transport', 'encrypted', 'connect', 'goodput', 'rtt (idle)', 'retransmissions', 'SHA-256'];
+const COLUMNS = [
+  'transport',
+  'path',
+  'encrypted',
+  'connect',
+  'goodput',
+  'rtt (idle)',
+  'retransmissions',
+  'SHA-256',
+];
 
 export function formatTable(results: TransportResult[]): string {
   const rows = results.map((result) => [
     result.transport,
+    result.path ?? '-',
     result.encrypted === true ? 'yes' : 'NO',
     result.connectMs === undefined ? '-' : milliseconds(result.connectMs),
     result.goodputBytesPerSecond === undefined

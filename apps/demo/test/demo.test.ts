@@ -37,27 +37,39 @@ describe('antt-demo', () => {
     const { status, stdout, stderr } = await run(['--size', '8'], 60_000);
     expect(stderr).toBe('');
     expect(status).toBe(0);
-    expect(stdout).toContain('will send a file of 8.00 MB over udp and then tcp');
-    expect(stdout).toMatch(/^udp: connected in [\d.]+ ms/m);
-    expect(stdout).toMatch(/^tcp: connected in [\d.]+ ms/m);
+    expect(stdout).toMatch(
+      /^Rendezvous server on 127\.0\.0\.1:\d+ \(loopback, started by the demo\)\. Two peers, each its own\nprocess, meet there by name and send a file of 8\.00 MB over udp and then tcp\.$/m,
+    );
+    // Both peers found each other through the rendezvous, by name, and then connected directly.
+    for (const transport of ['udp', 'tcp']) {
+      expect(stdout).toContain(
+        `${transport}: both peers meet at the rendezvous as "antt-demo-${transport}" ...`,
+      );
+      expect(stdout).toMatch(
+        new RegExp(
+          `^${transport}: met through the rendezvous; direct path from port \\d+ to 127\\.0\\.0\\.1:\\d+; connected in [\\d.]+ ms \\(encrypted, each side authenticated the other\\)$`,
+          'm',
+        ),
+      );
+    }
     // Not a terminal here: progress as a line per 10 %, no escape codes.
     expect(stdout).toMatch(/^udp: sending: \d+% \(/m);
     expect(stdout).not.toContain('\x1b');
     expect(stdout).toMatch(/^udp: sent 8\.00 MB at [\d.]+ MB\/s; SHA-256 matches on the receiver: hash ok$/m);
     expect(stdout).toMatch(/^tcp: sent 8\.00 MB at [\d.]+ MB\/s; SHA-256 matches on the receiver: hash ok$/m);
 
-    const table = stdout.slice(stdout.indexOf('transport  encrypted'));
+    const table = stdout.slice(stdout.indexOf('transport  path'));
     const [header, rule, udp, tcp] = table.split('\n');
     expect(header).toMatch(
-      /^transport\s+encrypted\s+connect\s+goodput\s+rtt \(idle\)\s+retransmissions\s+SHA-256$/,
+      /^transport\s+path\s+encrypted\s+connect\s+goodput\s+rtt \(idle\)\s+retransmissions\s+SHA-256$/,
     );
     expect(rule).toMatch(/^[- ]+$/);
-    const row = /^(udp|tcp)\s+(yes|NO)\s+[\d.]+ ms\s+[\d.]+ MB\/s\s+[\d.]+ ms\s+\d+\s+hash ok$/;
+    const row = /^(udp|tcp)\s+direct\s+(yes|NO)\s+[\d.]+ ms\s+[\d.]+ MB\/s\s+[\d.]+ ms\s+\d+\s+hash ok$/;
     expect(udp).toMatch(row);
     expect(tcp).toMatch(row);
     // Both transports encrypt: every row says so, and no error about it.
-    expect(table).toMatch(/^udp\s+yes\s/m);
-    expect(table).toMatch(/^tcp\s+yes\s/m);
+    expect(table).toMatch(/^udp\s+direct\s+yes\s/m);
+    expect(table).toMatch(/^tcp\s+direct\s+yes\s/m);
     expect(stdout).not.toContain('UNENCRYPTED');
   });
 
