@@ -47,6 +47,8 @@ interface TcpPathCommon {
 export interface TcpDirectPath extends TcpPathCommon {
   kind: 'direct';
   candidate: Candidate['kind'];
+  /** Connection attempts (SYNs from P) this side made until the simultaneous open succeeded. */
+  attempts: number;
   /** `punchMs`: the simultaneous open and both handshakes (HELLO, Noise), from the start time on. */
   stages: { udpMs?: number; registerMs: number; exchangeMs: number; punchMs: number };
 }
@@ -156,6 +158,7 @@ export async function connectTcp(
           kind: 'direct',
           candidate: candidate.kind,
           remote: candidate.address,
+          attempts: connection.connectAttempts,
           stages: { ...udpMs, registerMs, exchangeMs, punchMs: performance.now() - at },
         };
         return withPath(connection, path);

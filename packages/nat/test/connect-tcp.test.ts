@@ -66,6 +66,10 @@ describe("connect({ transport: 'tcp' })", () => {
     }
     expect(connections[0].remotePeerId).toBe(connections[1].localPeerId);
     await exchange(connections);
+    // A graceful close crosses the pipe both ways: each side's CLOSE reaches the other after its FIN.
+    const [a, b] = connections;
+    await Promise.all([b.close({ timeout: 10_000 }), a.receive({ timeout: 10_000 }).catch(() => undefined)]);
+    expect(b.closeError).toBeUndefined();
   });
 
   it('names the register stage when nothing listens on TCP', async () => {

@@ -104,6 +104,11 @@ export class TcpConnection extends BaseConnection {
     return { host, port: this.#options.localPort };
   }
 
+  /** TCP connection attempts made by `connect()` so far (SYNs sent from `localPort`; 0 with `socket`). */
+  get connectAttempts(): number {
+    return this.#opener?.attempts ?? 0;
+  }
+
   get remoteAddress(): Address | undefined {
     return this.#remote ?? this.#options.remote;
   }

@@ -152,4 +152,22 @@ describe('TcpConnection timing options for NAT traversal', () => {
     expect(await attemptsIn('listen')).toBeLessThanOrEqual(21);
     expect(await attemptsIn('reconnect')).toBeGreaterThan(40);
   });
+
+  it('counts its attempts in connectAttempts', async () => {
+    const connection = new TcpConnection({
+      localPort: await freePort(),
+      remote: { host: '127.0.0.1', port: await freePort() },
+      role: 'client',
+      insecure: true,
+      onRefused: 'reconnect',
+    });
+    cleanups.push(() => connection.destroy());
+    expect(connection.connectAttempts).toBe(0);
+    const error = await connection.connect({ timeout: 300 }).then(
+      () => undefined,
+      (e: unknown) => e as AnttError,
+    );
+    expect(connection.connectAttempts).toBeGreaterThan(1);
+    expect(error?.message).toContain(`(${connection.connectAttempts} attempts in`);
+  });
 });

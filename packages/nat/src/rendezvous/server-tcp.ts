@@ -23,6 +23,8 @@ export const DEFAULT_MAX_TCP_CONNECTIONS_PER_IP = 32;
 /** A granted relay connection waits this long for its peer's before it is closed. */
 const RELAY_PAIR_TIMEOUT_MS = 10_000;
 const SWEEP_INTERVAL_MS = 1_000;
+/** When one side of a relay closes, the other gets what is still queued for it for at most this long. */
+const PIPE_CLOSE_GRACE_MS = 5_000;
 
 export interface TcpListenerOptions {
   maxConnections?: number;
@@ -106,7 +108,9 @@ export class RendezvousTcpListener {
     core: RendezvousServerCore,
     options: TcpListenerOptions = {},
   ): Promise<RendezvousTcpListener> {
-    const server = createServer({ pauseOnConnect: false, noDelay: true });
+    // Half-open allowed: in a relay, one peer's FIN (its Antt CLOSE sent) must not stop the other's
+    // bytes (the CLOSE acknowledgement) from reaching it.
+    const server = createServer({ allowHalfOpen: true, noDelay: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error) => reject(networkError(`listening on TCP ${host}:${port}`, error)));
       server.listen({ host, port, exclusive: true }, () => resolve());
@@ -157,6 +161,9 @@ export class RendezvousTcpListener {
       socket.destroy();
     });
     socket.on('data', (chunk: Buffer) => this.#onData(connection, chunk));
+    socket.on('end', () => {
+      if (!connection.relay && !connection.pipe) socket.end();
+    });
     socket.on('error', () => {});
     socket.on('close', () => this.#onClose(connection));
   }
@@ -286,10 +293,22 @@ export class RendezvousTcpListener {
     }
   }
 
-  #closePipe(pipe: Pipe): void {
+  /**
+   * Ends a relay. When one side closed, the other is ended gracefully (what was relayed to it, such as
+   * the peer's last CLOSE frame, still arrives), then destroyed after a grace period.
+   */
+  #closePipe(pipe: Pipe, closed?: Connection): void {
     if (!this.#pipes.delete(pipe)) return;
     clearTimeout(pipe.rateTimer);
-    for (const side of pipe.sides) side.socket.destroy();
+    for (const side of pipe.sides) {
+      if (side === closed) continue;
+      if (closed === undefined) side.socket.destroy();
+      else {
+        side.socket.resume();
+        side.socket.end();
+        setTimeout(() => side.socket.destroy(), PIPE_CLOSE_GRACE_MS).unref();
+      }
+    }
   }
 
   #onClose(connection: Connection): void {
@@ -299,7 +318,7 @@ export class RendezvousTcpListener {
     if (count <= 0) this.#perIp.delete(host);
     else this.#perIp.set(host, count);
     if (connection.relay) clearTimeout(connection.relay.timer);
-    if (connection.pipe) this.#closePipe(connection.pipe);
+    if (connection.pipe) this.#closePipe(connection.pipe, connection);
     // Its registration (if any) goes with it: a peer looking it up should not find a closed socket.
     this.#core.forget(connection.address);
   }

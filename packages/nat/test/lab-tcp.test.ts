@@ -1,0 +1,209 @@
+/**
+ * The TCP rows of the lab matrix (issue 7): rendezvous over TCP, simultaneous open from the port the
+ * server saw at the start time it gave both peers, and the TCP relay. Each row sends 1 MiB of random
+ * bytes from one peer (a separate process in its own namespace) to the other and compares SHA-256.
+ */
+import {
+  createLab,
+  describeLab,
+  type Lab,
+  type LabNode,
+  type LabProcess,
+  type LabRouter,
+} from '@antt/test-kit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConnectionPath } from '../src/connect.js';
+import type { TcpConnectionPath } from '../src/connect-tcp.js';
+
+const RENDEZVOUS_SCRIPT = new URL('./fixtures/lab-rendezvous.ts', import.meta.url);
+const PEER_SCRIPT = new URL('./fixtures/lab-peer.ts', import.meta.url);
+const PUNCH_TIMEOUT_MS = 5_000;
+/** 'auto' gives UDP this long to register and find the peer before it tries TCP. */
+const AUTO_EXCHANGE_TIMEOUT_MS = 3_000;
+/** A relay cap well above what the lab carries, so the relayed goodput is the relay's own. */
+const RELAY_RATE = 100_000_000;
+
+type Path = (ConnectionPath | TcpConnectionPath) & { connectMs: number };
+
+interface PeerOutcome {
+  path?: Path;
+  sha?: string;
+  transfer?: { bytes: number; ms: number };
+  error?: { code: string; stage: string; message: string };
+}
+
+const matrix: string[] = [];
+
+describeLab('TCP hole punching and the TCP relay (namespace lab)', () => {
+  let lab: Lab;
+  let rendezvous: string;
+  let rendezvousHost: string;
+  let server: LabProcess;
+
+  beforeAll(async () => {
+    lab = await createLab({ name: 'tcp' });
+    const rv = await lab.addPublicHost('rv');
+    server = rv.spawnNode(RENDEZVOUS_SCRIPT, [String(RELAY_RATE)], {
+      env: { NODE_OPTIONS: '--conditions=source' },
+      timeoutMs: 170_000,
+    });
+    await server.waitForOutput('LISTENING', { timeoutMs: 20_000 });
+    rendezvousHost = rv.address;
+    rendezvous = `${rv.address}:3478`;
+  }, 60_000);
+
+  afterAll(async () => {
+    if (matrix.length > 0) {
+      console.log(
+        [
+          'pair                                   | transport | path             | connect ms | 1 MiB goodput',
+          ...matrix,
+        ].join('\n'),
+      );
+    }
+    await lab?.destroy();
+  }, 30_000);
+
+  async function meet(
+    label: string,
+    a: LabNode,
+    b: LabNode,
+    name: string,
+    transport: 'tcp' | 'auto',
+    mode: 'auto' | 'force-relay' = 'auto',
+  ): Promise<[PeerOutcome, PeerOutcome]> {
+    const env = {
+      NODE_OPTIONS: '--conditions=source',
+      ANTT_LAB_TRANSPORT: transport,
+      ANTT_LAB_EXCHANGE_TIMEOUT: String(AUTO_EXCHANGE_TIMEOUT_MS),
+    };
+    const run = (host: LabNode, role: string) =>
+      host.spawnNode(PEER_SCRIPT, [rendezvous, name, role, String(PUNCH_TIMEOUT_MS), mode], {
+        env,
+        timeoutMs: PUNCH_TIMEOUT_MS + 40_000,
+      });
+    const children = [run(a, 'send'), run(b, 'receive')];
+    await Promise.all(children.map((c) => c.exited));
+    const outcomes = children.map((child) => {
+      const outcome: PeerOutcome = {};
+      for (const line of child.stdout.split('\n')) {
+        if (line.startsWith('PATH ')) outcome.path = JSON.parse(line.slice(5));
+        if (line.startsWith('SHA ')) outcome.sha = line.slice(4);
+        if (line.startsWith('TRANSFER ')) outcome.transfer = JSON.parse(line.slice(9));
+        if (line.startsWith('ERROR ')) outcome.error = JSON.parse(line.slice(6));
+      }
+      if (!outcome.path && !outcome.error)
+        outcome.error = { code: '?', stage: '?', message: child.stderr.slice(-2000) };
+      return outcome;
+    }) as [PeerOutcome, PeerOutcome];
+    const [pa, pb] = outcomes;
+    const path = pa.path
+      ? pa.path.kind === 'relayed'
+        ? 'relayed'
+        : `${pa.path.kind} (${pa.path.candidate})`
+      : 'failed';
+    const goodput = pb.transfer
+      ? `${((pb.transfer.bytes * 8) / (pb.transfer.ms * 1000)).toFixed(1)} Mbit/s`
+      : '-';
+    const used = pa.path?.transport ?? '-';
+    matrix.push(
+      `${label.padEnd(38)} | ${`${used}${transport === 'auto' ? ' (auto)' : ''}`.padEnd(9)} | ${path.padEnd(16)} | ${(pa.path ? pa.path.connectMs.toFixed(0) : '-').padEnd(10)} | ${goodput}`,
+    );
+    console.log(`--- ${label}\n${JSON.stringify(outcomes, null, 1)}`);
+    return outcomes;
+  }
+
+  function expectTransfer([a, b]: [PeerOutcome, PeerOutcome]): void {
+    expect(a.error, a.error?.message).toBeUndefined();
+    expect(b.error, b.error?.message).toBeUndefined();
+    expect(a.sha).toMatch(/^[0-9a-f]{64}$/);
+    expect(b.sha).toBe(a.sha);
+  }
+
+  /** Direct over TCP, each side to the port the server saw the other's rendezvous connection on. */
+  function expectDirectTcp([a, b]: [PeerOutcome, PeerOutcome], natA: LabRouter, natB: LabRouter): void {
+    for (const [self, other, nat] of [
+      [a, b, natB],
+      [b, a, natA],
+    ] as const) {
+      expect(self.path).toMatchObject({
+        transport: 'tcp',
+        kind: 'direct',
+        candidate: 'public',
+        remote: { host: nat.publicAddress, port: other.path?.observed.port },
+      });
+    }
+  }
+
+  // One row at a time: concurrent rows share two cores, and the connect times would measure that.
+  describe('rows', () => {
+    it('EIM x EIM (routers that drop unsolicited inbound), TCP: direct', async () => {
+      const natA = await lab.addRouter('dropA', { mapping: 'endpoint-independent', unsolicited: 'drop' });
+      const natB = await lab.addRouter('dropB', { mapping: 'endpoint-independent', unsolicited: 'drop' });
+      const a = await lab.addHost('da', { behind: natA });
+      const b = await lab.addHost('db', { behind: natB });
+      const outcomes = await meet('EIM drop <-> EIM drop', a, b, 'tcp-drop', 'tcp');
+      expectTransfer(outcomes);
+      expectDirectTcp(outcomes, natA, natB);
+    }, 90_000);
+
+    it('routers that reset unsolicited SYNs on both sides, TCP: direct (common start, a new SYN within ms of each reset)', async () => {
+      const natA = await lab.addRouter('rstA', { mapping: 'endpoint-independent', unsolicited: 'reset' });
+      const natB = await lab.addRouter('rstB', { mapping: 'endpoint-independent', unsolicited: 'reset' });
+      const a = await lab.addHost('ra', { behind: natA });
+      const b = await lab.addHost('rb', { behind: natB });
+      const outcomes = await meet('EIM reset <-> EIM reset', a, b, 'tcp-reset', 'tcp');
+      expectTransfer(outcomes);
+      expectDirectTcp(outcomes, natA, natB);
+      // Each early SYN is reset by the other router; the attempts say how many rounds it took.
+      const attempts = outcomes.map((o) =>
+        o.path?.kind === 'direct' && 'attempts' in o.path ? o.path.attempts : 0,
+      );
+      console.log(
+        `TCP attempts until the simultaneous open crossed both resetting routers: ${attempts.join(', ')}`,
+      );
+    }, 90_000);
+
+    it("one side's router drops all UDP, 'auto': UDP gives up, TCP connects directly", async () => {
+      const natA = await lab.addRouter('noudp', { mapping: 'endpoint-independent', blockUdp: true });
+      const natB = await lab.addRouter('udpok', { mapping: 'endpoint-independent' });
+      const a = await lab.addHost('ua', { behind: natA });
+      const b = await lab.addHost('ub', { behind: natB });
+      const outcomes = await meet('UDP blocked <-> EIM', a, b, 'tcp-auto', 'auto');
+      expectTransfer(outcomes);
+      expectDirectTcp(outcomes, natA, natB);
+      const [pa, pb] = outcomes;
+      if (pa.path?.transport !== 'tcp' || pb.path?.transport !== 'tcp') throw new Error('unreachable');
+      // The blocked side never reached the server over UDP; the other found nobody there.
+      expect(pa.path.fallbackReason).toMatch(
+        /^UDP failed \(register stage\): rendezvous server .* unreachable/,
+      );
+      expect(pb.path.fallbackReason).toMatch(
+        /^UDP failed \(exchange stage\): peer "tcp-auto" is not registered/,
+      );
+    }, 90_000);
+
+    it('EIM x EIM forced through the TCP relay: the server pipes the two rendezvous connections', async () => {
+      const natA = await lab.addRouter('relA', { mapping: 'endpoint-independent', unsolicited: 'drop' });
+      const natB = await lab.addRouter('relB', { mapping: 'endpoint-independent', unsolicited: 'drop' });
+      const a = await lab.addHost('la', { behind: natA });
+      const b = await lab.addHost('lb', { behind: natB });
+      const outcomes = await meet('EIM <-> EIM, forceRelay', a, b, 'tcp-relay', 'tcp', 'force-relay');
+      expectTransfer(outcomes);
+      const [pa, pb] = outcomes;
+      for (const [self, nat] of [
+        [pa, natB],
+        [pb, natA],
+      ] as const) {
+        expect(self.path).toMatchObject({
+          transport: 'tcp',
+          kind: 'relayed',
+          reason: 'forceRelay',
+          relay: { host: rendezvousHost, port: 3478 },
+          peerObserved: { host: nat.publicAddress },
+          relayRateBytesPerSec: RELAY_RATE,
+        });
+      }
+    }, 90_000);
+  });
+});
