@@ -12,13 +12,6 @@ import type { Mode, RendezvousTarget, TransportName } from './cli.js';
 import { MAX_MESSAGE_BYTES } from './protocol.js';
 
 /**
- * NewReno, not the transport's default BBR: with BBR a bulk transfer that starts after a second or two of
- * quiet (a `put` typed after an `ls`) sometimes stalled for good on loopback (congestion window 4800
- * bytes, nothing in flight, nothing sent; 1 run in 5 to 4 runs in 6). NewReno never stalled in the same runs.
- */
-const UDP_CONGESTION_CONTROL = 'newreno';
-
-/**
  * Half the transports' defaults: less for a transfer to hold in flight and in queues (each process
  * peaked at 93-143 MB resident for 760 MB files), with no measurable loss of speed on loopback.
  */
@@ -77,7 +70,6 @@ export async function openConnection(options: OpenOptions): Promise<Connection> 
   };
   const udp = {
     ...common,
-    congestionControl: UDP_CONGESTION_CONTROL,
     sendBufferBytes: UDP_SEND_BUFFER_BYTES,
   } as const;
   let connection: Connection;
