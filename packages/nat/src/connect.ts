@@ -23,7 +23,15 @@ import { UdpConnection, type UdpConnectionOptions, UdpEndpoint, type UdpSecurity
 import { connectAuto, connectTcp, type PunchedTcpConnection } from './connect-tcp.js';
 import type { PunchPlan } from './punch/port-prediction.js';
 import { type PeerPunchResult, punchPeer } from './punch/punch-peer.js';
-import { type Candidate, type CandidateKind, PunchError, type UdpPunch } from './punch/udp-punch.js';
+import {
+  type Candidate,
+  type CandidateKind,
+  DEFAULT_PUNCH_TIMEOUT_MS,
+  orderCandidates,
+  PunchError,
+  type UdpPunch,
+} from './punch/udp-punch.js';
+import { type RelayUpgradeOptions, startRelayUpgrade, type UpgradedFromRelay } from './relay-upgrade.js';
 import { type RelayGrant, RendezvousClient } from './rendezvous/client.js';
 import { isRendezvousMessage, MAX_CANDIDATES } from './rendezvous/protocol.js';
 
@@ -68,6 +76,12 @@ export interface NatConnectOptions extends ConnectSecurityOptions, WaitOptions {
   relay?: boolean;
   /** Skip punching and go through the relay at once (tests; peers known to need it). Default false. */
   forceRelay?: boolean;
+  /**
+   * When the connection ends up relayed, keep punching in the background and move it to a direct path
+   * once one validates both ways (relay-upgrade.ts). Default on, off with `forceRelay` unless given;
+   * `false` turns it off, `{ attempts, pauseMs }` bounds it.
+   */
+  upgrade?: boolean | RelayUpgradeOptions;
   /** More options for the `UdpConnection` (idleTimeout, congestionControl, ...). */
   connection?: Omit<UdpConnectionOptions, 'remote' | 'endpoint' | 'localPort' | 'localHost'>;
   /**
@@ -106,8 +120,17 @@ interface PathCommon {
 export interface DirectPath extends PathCommon {
   kind: 'direct';
   candidate: CandidateKind;
-  /** Milliseconds spent in each stage. */
-  stages: { registerMs: number; exchangeMs: number; punchMs: number; handshakeMs: number };
+  /** Milliseconds spent in each stage (`relayMs` and `upgradeMs` after an upgrade from the relay). */
+  stages: {
+    registerMs: number;
+    exchangeMs: number;
+    punchMs: number;
+    handshakeMs: number;
+    relayMs?: number;
+    upgradeMs?: number;
+  };
+  /** Set when the connection started relayed and was moved to this direct path later. */
+  upgradedFromRelay?: UpgradedFromRelay;
 }
 
 /**
@@ -331,7 +354,19 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
           relayIdleTimeoutSec: grant!.idleTimeoutSec,
           stages: { registerMs, exchangeMs, punchMs, relayMs, handshakeMs },
         };
-    Object.defineProperty(connection, 'path', { value: path, enumerable: true });
+    Object.defineProperty(connection, 'path', { value: path, enumerable: true, configurable: true });
+    const upgrade = options.upgrade ?? !options.forceRelay;
+    if (grant && upgrade !== false) {
+      startRelayUpgrade({
+        connection: connection as PunchedConnection,
+        endpoint: raw,
+        session: peer.session,
+        controlling: peer.controlling,
+        candidates: orderCandidates(peer.candidates, peer.observed),
+        punchTimeoutMs: options.punchTimeout ?? DEFAULT_PUNCH_TIMEOUT_MS,
+        options: upgrade === true ? {} : upgrade,
+      });
+    }
     return connection as PunchedConnection;
   } catch (error) {
     connection?.destroy();

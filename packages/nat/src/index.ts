@@ -115,6 +115,12 @@ export {
 } from './punch/port-prediction.js';
 export { type PeerPunchResult, type PunchPeerOptions, punchPeer } from './punch/punch-peer.js';
 export {
+  DEFAULT_UPGRADE_ATTEMPTS,
+  type RelayUpgradeOptions,
+  UPGRADE_PAUSE_MS,
+  type UpgradedFromRelay,
+} from './relay-upgrade.js';
+export {
   type Candidate,
   type CandidateKind,
   DEFAULT_PUNCH_TIMEOUT_MS,
