@@ -1,33 +1,24 @@
 /**
  * One Antt/UDP connection as a sans-IO state machine: fed received datagrams and the current time, it
- * produces datagrams to send and the time it next needs to be woken. It owns the handshake, packet
- * numbering, acknowledgements, loss recovery, congestion control, pacing, flow control, the two halves of
- * the byte stream, keepalive and the idle timeout; the endpoint moves its datagrams and runs its timer.
+ * produces datagrams to send and the time it next needs to be woken. It owns packet numbering,
+ * acknowledgements, loss recovery, congestion control, pacing, flow control, the two halves of the byte
+ * stream, keepalive and the idle timeout; the endpoint moves its datagrams and runs its timer. What
+ * happens before the connection opens (INIT exchange, Noise handshake, amplification limit) is
+ * handshake-phase.ts; following the peer to a new address is migration.ts.
  *
- * Handshake (symmetric, so two peers behind NATs can start at the same moment):
- *   each side sends INIT(its receive connection ID) to the other's address, retransmitting with backoff;
- *   each answers an INIT with INIT-ACK(its ID) addressed to the ID it learned; a side is open once it
- *   knows the peer's ID and has received a packet addressed to its own ID (so the peer knows it too).
- *   Simultaneous INITs converge on one connection because each side's ID is chosen by that side alone.
- *   INIT-ACK is never larger than INIT (anti-amplification).
- *
- * Secured connections (the default) then run the Noise handshake in HANDSHAKE packets (noise-exchange.ts)
- * and open once it is confirmed; from then on every DATA packet is sealed with its AEAD keys
- * (aead-protection.ts). A DATA packet that fails to open is dropped and counted, nothing else: it cannot
- * close, stall or keep alive the connection. Until an accepted peer proved its address (it addressed a
- * packet to our random connection ID, which only its address received), it gets at most 3 times the bytes
- * it sent (AmplificationLimiter).
+ * A DATA packet that fails to open is dropped and counted, nothing else: it cannot close, stall or keep
+ * alive the connection.
  */
-import { type AnttError, AuthError, formatMs, ProtocolError, ResetError, TimeoutError } from '@antt/core';
-import { AmplificationLimiter, type SecureContext } from '@antt/secure';
+import { type AnttError, formatMs, ProtocolError, ResetError, TimeoutError } from '@antt/core';
+import type { SecureContext } from '@antt/secure';
 import { RecordResult, readAckRanges } from './ack-ranges.js';
 import { AckScheduler } from './ack-scheduler.js';
-import { AeadProtection, OPEN_REPLAYED } from './aead-protection.js';
+import { OPEN_REPLAYED } from './aead-protection.js';
 import type { CongestionControllerFactory } from './congestion/controller.js';
 import { ReceiveWindow, SendWindow } from './flow-control.js';
-import { Handshake } from './handshake.js';
+import type { Handshake } from './handshake.js';
+import { HandshakePhase, HandshakeReceive } from './handshake-phase.js';
 import { LossDetector, type LossListener } from './loss-detection.js';
-import { explainHandshakeError, NoiseExchange } from './noise-exchange.js';
 import { Pacer } from './pacer.js';
 import { PathMtu } from './path-mtu.js';
 import {
@@ -44,22 +35,16 @@ import { SentFlag, type SentPackets } from './sent-packets.js';
 import {
   type ConnectionId,
   FrameType,
-  HANDSHAKE_PAYLOAD_BYTES,
   HEADER_BYTES,
-  headerIdHi,
-  headerIdLo,
   headerPacketNumber,
   headerType,
   headerVersion,
-  InitFlag,
   PacketType,
   ResetCode,
-  readUint32,
   STREAM_FRAME_HEADER_BYTES,
   WIRE_VERSION,
   WireReader,
   writeHeader,
-  writeUint32,
   writeUint48,
 } from './wire.js';
 
@@ -118,7 +103,7 @@ export interface CoreHost {
 }
 
 /** Bytes of a HANDSHAKE packet around its Noise message: header, sender's ID, CRC. */
-const HANDSHAKE_PACKET_OVERHEAD = HEADER_BYTES + 8;
+const _HANDSHAKE_PACKET_OVERHEAD = HEADER_BYTES + 8;
 
 export const ReceiveOutcome = {
   ACCEPTED: 0,
@@ -139,7 +124,6 @@ export type ReceiveOutcome = (typeof ReceiveOutcome)[keyof typeof ReceiveOutcome
 export class ConnectionCore implements LossListener {
   state: CoreState = 'handshake';
   readonly localId: ConnectionId;
-  readonly handshake: Handshake;
   readonly loss: LossDetector;
   readonly stream = new SendStream();
   readonly reassembly: Reassembly;
@@ -152,8 +136,6 @@ export class ConnectionCore implements LossListener {
   readonly path = new PathValidator();
   /** Where the datagram produce() just wrote goes: undefined for the current path. */
   destination: PathAddress | undefined;
-  /** The peer's INIT or INIT-ACK said it understands path validation frames (InitFlag.MIGRATION). */
-  peerMigrates = false;
   /** Source of the datagram being processed when it is not the current path. */
   #from: PathAddress | undefined;
   #fromBytes = 0;
@@ -176,15 +158,7 @@ export class ConnectionCore implements LossListener {
   #blockedSince = Number.POSITIVE_INFINITY;
   #pacingDeadline = Number.POSITIVE_INFINITY;
   #ended = false;
-  // Security.
-  #secureContext: SecureContext | undefined;
-  #exchange: NoiseExchange | undefined;
-  /** DATA's seal/open step: the AEAD once the Noise handshake has keys, else the configured one. */
-  #dataProtection: PacketProtection;
-  /** Accepted connections, until the peer proved its address. */
-  readonly #amplification: AmplificationLimiter | undefined;
-  /** A last handshake datagram (reject, INIT-ACK) to send before the core closes. */
-  #farewell: 'init-ack' | Uint8Array | undefined;
+  readonly #phase: HandshakePhase;
 
   // Counters for stats().
   packetsSent = 0;
@@ -202,12 +176,33 @@ export class ConnectionCore implements LossListener {
   pathMigrations = 0;
 
   constructor(config: CoreConfig, host: CoreHost, now: number) {
+    const core = this;
     this.#config = config;
     this.#host = host;
     this.localId = config.localId;
-    this.handshake = new Handshake(config.localId, config.initiator, config.secured, config.datagramBytes);
-    this.#dataProtection = config.protection;
-    this.#amplification = config.initiator ? undefined : new AmplificationLimiter();
+    this.#phase = new HandshakePhase(config, {
+      get state() {
+        return core.state;
+      },
+      localId: config.localId,
+      takePacketNumber: () => this.#nextPacketNumber++,
+      onHandshakeSent: (bytes) => {
+        this.packetsSent++;
+        this.bytesSentOnWire += bytes;
+      },
+      fail: (error) => this.#end(error),
+      open: (at) => this.#open(at),
+      closeAfterFarewell: () => {
+        this.state = 'closed';
+      },
+      heardDuringHandshake: (at) => {
+        this.#lastReceiveAt = at;
+      },
+      requestPing: () => {
+        this.#pingPending = true;
+      },
+      describePeer: () => host.describePeer(),
+    });
     this.loss = new LossDetector(config.congestion(config.datagramBytes), this);
     this.reassembly = new Reassembly(config.reassemblyBytes, config.maxMessageBytes, (m) =>
       host.onMessage(m),
@@ -217,6 +212,20 @@ export class ConnectionCore implements LossListener {
     this.pathMtu = new PathMtu(config.datagramBytes, config.maxDatagramBytes);
     this.#lastReceiveAt = now;
     this.#lastAckElicitingSentAt = now;
+  }
+
+  /** The INIT / INIT-ACK exchange of connection IDs. */
+  get handshake(): Handshake {
+    return this.#phase.handshake;
+  }
+
+  /** The peer's INIT or INIT-ACK said it understands path validation frames (InitFlag.MIGRATION). */
+  get peerMigrates(): boolean {
+    return this.#phase.peerMigrates;
+  }
+
+  set peerMigrates(value: boolean) {
+    this.#phase.peerMigrates = value;
   }
 
   /** The peer's receive connection ID (valid once {@link peerKnown}). */
@@ -230,12 +239,12 @@ export class ConnectionCore implements LossListener {
 
   /** The peer's id, proven by the Noise handshake (secured connections, once open). */
   get remotePeerId(): string | undefined {
-    return this.#exchange?.handshake.remotePeerId;
+    return this.#phase.remotePeerId;
   }
 
   /** Bytes the peer may still be sent before it proves its address (Infinity once it did). */
   get amplificationAllowance(): number {
-    return this.#amplification?.allowance ?? Number.POSITIVE_INFINITY;
+    return this.#phase.amplificationAllowance;
   }
 
   get congestionControllerName(): string {
@@ -262,8 +271,7 @@ export class ConnectionCore implements LossListener {
 
   /** The endpoint's or connection's keys are ready (scrypt may take a moment): the Noise handshake may start. */
   setSecureContext(context: SecureContext, now: number): void {
-    this.#secureContext = context;
-    this.#afterHandshakePacket(now);
+    this.#phase.setSecureContext(context, now);
   }
 
   /**
@@ -271,50 +279,11 @@ export class ConnectionCore implements LossListener {
    * naming the cause) instead of a bare timeout, and tell the peer with a reject.
    */
   abandonHandshake(): AnttError | undefined {
-    const exchange = this.#exchange;
-    const error = exchange?.lastError;
-    if (!exchange || !error || this.state !== 'handshake') return undefined;
-    exchange.abandon(error);
-    this.#farewell = exchange.outgoing.shift();
-    const explained = explainHandshakeError(exchange, error, this.#host.describePeer());
-    this.#end(explained);
-    return explained;
+    return this.#phase.abandon();
   }
 
-  /** After any handshake packet: stop INITs once IDs are exchanged, start or advance the Noise handshake. */
-  #afterHandshakePacket(now: number): void {
-    if (this.state === 'closed') return;
-    const handshake = this.handshake;
-    if (handshake.peerHasOurId) this.#amplification?.validate();
-    if (handshake.complete) handshake.stop();
-    if (this.#config.secured && handshake.peerKnown && !this.#exchange && this.#secureContext) {
-      try {
-        this.#exchange = new NoiseExchange(this.#secureContext, this.localId, handshake.peerId, now);
-      } catch (error) {
-        this.#end(error instanceof Error ? error : new ProtocolError(String(error)));
-        return;
-      }
-    }
-    const exchange = this.#exchange;
-    if (exchange) {
-      if (exchange.keys && this.#dataProtection === this.#config.protection) {
-        this.#dataProtection = new AeadProtection(exchange.keys);
-      }
-      if (exchange.error) {
-        // Our reject (or nothing, after the peer's) goes out, then the core closes.
-        this.#farewell = exchange.outgoing.shift();
-        this.#end(explainHandshakeError(exchange, exchange.error, this.#host.describePeer()));
-        return;
-      }
-    }
-    this.#maybeOpen(now);
-  }
-
-  #maybeOpen(now: number): void {
-    if (this.state !== 'handshake' || !this.handshake.complete) return;
-    if (this.#config.secured && !this.#exchange?.established) return;
+  #open(now: number): void {
     this.state = 'open';
-    this.handshake.stop();
     // An ack-eliciting packet addressed to the peer's ID completes the peer's side of the handshake.
     this.#pingPending = true;
     this.#lastReceiveAt = now;
@@ -332,8 +301,8 @@ export class ConnectionCore implements LossListener {
     if (this.state === 'closed') return ReceiveOutcome.INVALID;
     if (from !== undefined) return this.#receiveElsewhere(datagram, now, from);
     const protection = this.#config.protection;
-    const amplification = this.#amplification;
-    if (amplification && !amplification.validated) amplification.onReceived(datagram.byteLength);
+    const phase = this.#phase;
+    phase.onDatagram(datagram.byteLength);
     if (datagram.byteLength < HEADER_BYTES + protection.overheadBytes) return this.#invalid();
     if (headerVersion(datagram) !== WIRE_VERSION) {
       if (this.state === 'handshake') {
@@ -350,21 +319,19 @@ export class ConnectionCore implements LossListener {
     if (type !== PacketType.DATA) {
       const payloadEnd = protection.open(datagram, HEADER_BYTES, packetNumber);
       if (payloadEnd < 0) return this.#invalid();
-      if (type === PacketType.INIT || type === PacketType.INIT_ACK || type === PacketType.HANDSHAKE) {
-        return this.#receiveHandshake(datagram, type, payloadEnd, now);
+      if (type !== PacketType.INIT && type !== PacketType.INIT_ACK && type !== PacketType.HANDSHAKE) {
+        return this.#invalid();
       }
-      return this.#invalid();
+      const received = phase.receive(datagram, type, payloadEnd, now);
+      return received === HandshakeReceive.ACCEPTED ? ReceiveOutcome.ACCEPTED : this.#invalid();
     }
-    if (this.state === 'handshake' && !this.handshake.peerKnown) return this.#invalid();
-    if (this.#config.secured && this.#dataProtection === protection) return this.#invalid(); // no keys yet
-    const payloadEnd = this.#dataProtection.open(datagram, HEADER_BYTES, packetNumber);
+    if (this.state === 'handshake' && !phase.handshake.peerKnown) return this.#invalid();
+    if (phase.awaitingKeys) return this.#invalid();
+    const payloadEnd = phase.dataProtection.open(datagram, HEADER_BYTES, packetNumber);
     if (payloadEnd < 0) return this.#notOpened(payloadEnd);
-    if (this.state === 'handshake') {
-      // Authentic DATA: the peer has our ID, and (secured) keys, so it accepted our last message.
-      this.handshake.peerHasOurId = true;
-      this.#exchange?.confirmByData();
-      this.#afterHandshakePacket(now);
-    }
+    // Authentic DATA during the handshake: the peer has our ID, and (secured) keys, so it accepted our
+    // last message.
+    if (this.state === 'handshake') phase.confirmByData(now);
     return this.#acceptData(datagram, packetNumber, payloadEnd, now);
   }
 
@@ -392,7 +359,7 @@ export class ConnectionCore implements LossListener {
       return ReceiveOutcome.UNKNOWN_PATH;
     }
     const packetNumber = headerPacketNumber(datagram);
-    const payloadEnd = this.#dataProtection.open(datagram, HEADER_BYTES, packetNumber);
+    const payloadEnd = this.#phase.dataProtection.open(datagram, HEADER_BYTES, packetNumber);
     if (payloadEnd < 0) return this.#notOpened(payloadEnd);
     const probing = onlyPathFrames(datagram, payloadEnd);
     if (!this.#config.secured && !probing) return ReceiveOutcome.UNKNOWN_PATH;
@@ -426,39 +393,6 @@ export class ConnectionCore implements LossListener {
       this.#acks.onAckEliciting(recorded, this.reassembly.complete, now);
     }
     this.#checkValidation(now);
-    return ReceiveOutcome.ACCEPTED;
-  }
-
-  #receiveHandshake(datagram: Uint8Array, type: number, payloadEnd: number, now: number): ReceiveOutcome {
-    const minimum = type === PacketType.HANDSHAKE ? 8 + 2 : HANDSHAKE_PAYLOAD_BYTES;
-    if (payloadEnd - HEADER_BYTES < minimum) return this.#invalid();
-    const hi = readUint32(datagram, HEADER_BYTES);
-    const lo = readUint32(datagram, HEADER_BYTES + 4);
-    if (!this.handshake.learnPeer(hi, lo)) return this.#invalid();
-    if (this.state === 'handshake') this.#lastReceiveAt = now;
-    if (this.handshake.isOurId(headerIdHi(datagram), headerIdLo(datagram)))
-      this.handshake.peerHasOurId = true;
-    if (type === PacketType.HANDSHAKE) {
-      // Before the context is ready (scrypt) the message is dropped: the peer sends it again.
-      this.#exchange?.onMessage(datagram.subarray(HEADER_BYTES + 8, payloadEnd), now);
-    } else {
-      const flags = datagram[HEADER_BYTES + 8]!;
-      if (flags & InitFlag.MIGRATION) this.peerMigrates = true;
-      const peerSecured = (flags & InitFlag.SECURED) !== 0;
-      if (peerSecured !== this.#config.secured && this.state === 'handshake') {
-        // Both sides see the other's flag: answer an INIT so the peer learns ours, then end.
-        if (type === PacketType.INIT) this.#farewell = 'init-ack';
-        this.#end(new AuthError(securityMismatch(this.#config.secured, this.#host.describePeer())));
-        return ReceiveOutcome.ACCEPTED;
-      }
-      if (type === PacketType.INIT) {
-        if (this.state === 'handshake' || this.state === 'open') this.handshake.initAckPending = true;
-      } else if (this.state === 'open' && !this.#config.secured) {
-        // The peer is still in its handshake: make sure it hears from us on its ID.
-        this.#pingPending = true;
-      }
-    }
-    this.#afterHandshakePacket(now);
     return ReceiveOutcome.ACCEPTED;
   }
 
@@ -602,7 +536,7 @@ export class ConnectionCore implements LossListener {
   #producePathPacket(out: Uint8Array, now: number): number {
     const path = this.path;
     const owed = path.responseElsewhere;
-    const minimum = HEADER_BYTES + 1 + PATH_DATA_BYTES + this.#dataProtection.overheadBytes;
+    const minimum = HEADER_BYTES + 1 + PATH_DATA_BYTES + this.#phase.dataProtection.overheadBytes;
     if (owed) {
       const size = Math.min(this.#config.datagramBytes, owed.budget, out.byteLength);
       const data = path.takeResponse();
@@ -638,14 +572,14 @@ export class ConnectionCore implements LossListener {
     out[pos++] = frameType;
     out.set(data, pos);
     pos += PATH_DATA_BYTES;
-    const payloadEnd = size - this.#dataProtection.overheadBytes;
+    const payloadEnd = size - this.#phase.dataProtection.overheadBytes;
     if (payloadEnd > pos) {
       out.fill(FrameType.PADDING, pos, payloadEnd);
       pos = payloadEnd;
     }
     const packetNumber = this.#nextPacketNumber++;
     writeHeader(out, PacketType.DATA, this.handshake.peerId, packetNumber);
-    const length = this.#dataProtection.seal(out, HEADER_BYTES, pos, packetNumber);
+    const length = this.#phase.dataProtection.seal(out, HEADER_BYTES, pos, packetNumber);
     this.packetsSent++;
     this.bytesSentOnWire += length;
     return length;
@@ -723,7 +657,8 @@ export class ConnectionCore implements LossListener {
 
   #end(error: Error | undefined): void {
     // A pending RESET still has to go out: produce() closes the core after writing it.
-    if (error !== undefined && !this.#resetPending && this.#farewell === undefined) this.state = 'closed';
+    if (error !== undefined && !this.#resetPending && this.#phase.farewell === undefined)
+      this.state = 'closed';
     if (this.#ended) return;
     this.#ended = true;
     this.#host.onEnd(error);
@@ -768,9 +703,7 @@ export class ConnectionCore implements LossListener {
     if (this.state === 'closed') return Number.POSITIVE_INFINITY;
     let at = this.#lastReceiveAt + this.#config.idleTimeoutMs;
     if (this.state === 'handshake') {
-      if (this.#config.initiator) at = this.handshake.deadline();
-      if (this.#exchange) at = Math.min(at, this.#exchange.deadline());
-      return at;
+      return Math.min(this.#config.initiator ? Number.POSITIVE_INFINITY : at, this.#phase.deadline());
     }
     at = Math.min(at, this.#acks.deadline());
     at = Math.min(at, this.loss.timerDeadline(), this.#drainDeadline, this.#pacingDeadline);
@@ -804,7 +737,7 @@ export class ConnectionCore implements LossListener {
         return;
       }
     }
-    this.#exchange?.onTimeout(now);
+    this.#phase.onTimeout(now);
     if (this.state === 'handshake') return;
     if (now >= this.#drainDeadline) {
       this.state = 'closed';
@@ -845,9 +778,10 @@ export class ConnectionCore implements LossListener {
   /** Writes the next datagram due at `now` into `out`; returns its length, 0 when nothing is due. */
   produce(out: Uint8Array, now: number): number {
     if (this.state === 'closed') return 0;
-    if (this.state === 'handshake' || this.#farewell !== undefined) return this.#produceHandshake(out, now);
-    if (this.handshake.initAckPending || (this.#exchange && this.#exchange.outgoing.length > 0)) {
-      const length = this.#produceHandshake(out, now);
+    const phase = this.#phase;
+    if (this.state === 'handshake' || phase.farewell !== undefined) return phase.produce(out, now);
+    if (phase.pending) {
+      const length = phase.produce(out, now);
       if (length > 0) return length;
     }
     this.destination = undefined;
@@ -929,12 +863,12 @@ export class ConnectionCore implements LossListener {
 
   /** A PING padded to `size` bytes on the wire (RFC 8899 §4.1 probe). */
   #produceMtuProbe(out: Uint8Array, size: number, now: number): number {
-    const payloadEnd = size - this.#dataProtection.overheadBytes;
+    const payloadEnd = size - this.#phase.dataProtection.overheadBytes;
     out[HEADER_BYTES] = FrameType.PING;
     out.fill(FrameType.PADDING, HEADER_BYTES + 1, payloadEnd);
     const packetNumber = this.#nextPacketNumber++;
     writeHeader(out, PacketType.DATA, this.handshake.peerId, packetNumber);
-    const length = this.#dataProtection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
+    const length = this.#phase.dataProtection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
     this.packetsSent++;
     this.bytesSentOnWire += length;
     // Not in flight: a lost probe says nothing about congestion (RFC 8899 §4.4).
@@ -955,68 +889,6 @@ export class ConnectionCore implements LossListener {
     else if (this.#blockedSince === Number.POSITIVE_INFINITY) this.#blockedSince = now;
   }
 
-  /**
-   * An INIT, INIT-ACK or HANDSHAKE packet, within the amplification limit (what does not fit waits for
-   * more bytes from the peer; an INIT-ACK that does not fit is not owed: the peer sends its INIT again).
-   * Either may be owed after opening, when the peer sent its previous packet again.
-   */
-  #produceHandshake(out: Uint8Array, now: number): number {
-    const protection = this.#config.protection;
-    const farewell = this.#farewell;
-    if (farewell !== undefined) {
-      this.#farewell = undefined;
-      this.state = 'closed';
-      if (farewell === 'init-ack') this.handshake.initAckPending = true;
-      else return this.#writeHandshakeMessage(out, farewell, now);
-    }
-    const amplification = this.#amplification;
-    const type = this.handshake.due(now);
-    if (
-      type === PacketType.INIT_ACK &&
-      amplification &&
-      !amplification.trySend(Handshake.initAckBytes(protection))
-    ) {
-      this.handshake.initAckPending = false;
-    } else if (type !== 0) {
-      const length = this.handshake.write(out, type, this.#nextPacketNumber++, now, protection);
-      this.packetsSent++;
-      this.bytesSentOnWire += length;
-      return length;
-    }
-    const outgoing = this.#exchange?.outgoing;
-    if (!outgoing || outgoing.length === 0 || !this.handshake.peerKnown) return 0;
-    const message = outgoing[0]!;
-    if (HANDSHAKE_PACKET_OVERHEAD + message.byteLength + protection.overheadBytes > out.byteLength) {
-      outgoing.shift(); // cannot happen with @antt/secure's sizes; never loop on it
-      return 0;
-    }
-    if (
-      amplification &&
-      !amplification.trySend(HANDSHAKE_PACKET_OVERHEAD + message.byteLength + protection.overheadBytes)
-    ) {
-      return 0;
-    }
-    outgoing.shift();
-    return this.#writeHandshakeMessage(out, message, now);
-  }
-
-  #writeHandshakeMessage(out: Uint8Array, message: Uint8Array, _now: number): number {
-    const packetNumber = this.#nextPacketNumber++;
-    writeHeader(out, PacketType.HANDSHAKE, this.handshake.peerId, packetNumber);
-    writeUint32(out, HEADER_BYTES, this.localId.hi);
-    writeUint32(out, HEADER_BYTES + 4, this.localId.lo);
-    out.set(message, HANDSHAKE_PACKET_OVERHEAD);
-    const length = this.#config.protection.seal(
-      out,
-      HEADER_BYTES,
-      HANDSHAKE_PACKET_OVERHEAD + message.byteLength,
-      packetNumber,
-    );
-    this.packetsSent++;
-    this.bytesSentOnWire += length;
-    return length;
-  }
-
   #seal(
     out: Uint8Array,
     payloadEnd: number,
@@ -1027,7 +899,7 @@ export class ConnectionCore implements LossListener {
   ): number {
     const packetNumber = this.#nextPacketNumber++;
     writeHeader(out, PacketType.DATA, this.handshake.peerId, packetNumber);
-    const length = this.#dataProtection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
+    const length = this.#phase.dataProtection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
     this.packetsSent++;
     this.bytesSentOnWire += length;
     if (flags & SentFlag.ACK_ELICITING) {
@@ -1039,14 +911,6 @@ export class ConnectionCore implements LossListener {
     }
     return length;
   }
-}
-
-function securityMismatch(localSecured: boolean, peer: string): string {
-  return localSecured
-    ? `the security handshake with ${peer} failed: the peer runs with insecure: true (no authentication, ` +
-        'no encryption); this side requires a secured connection: remove insecure on the peer'
-    : `the security handshake with ${peer} failed: the peer requires a secured connection (passphrase, ` +
-        'allowedPeers or acceptAnyPeer); this side runs with insecure: true';
 }
 
 /** The packet carries only PATH_CHALLENGE, PATH_RESPONSE and PADDING frames (RFC 9000 §9.1 "probing"). */
