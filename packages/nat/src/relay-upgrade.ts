@@ -110,6 +110,7 @@ function markUpgraded(
   if (relayed.kind !== 'relayed') return;
   const path: DirectPath = {
     kind: 'direct',
+    transport: 'udp',
     local: relayed.local,
     remote: punched.remote,
     observed: relayed.observed,
