@@ -118,12 +118,18 @@ async function twoNatRows(
         bootstrap = { host: dht.address, port: Number((await next(testnet.lines)).port) };
       }
       // The sender's "receiver address" is the bootstrap node; the receiver announces itself there.
-      results.push(
-        await transfer(kind, bytes, {
-          ...path,
-          senderTarget: bootstrap.host,
-          receiverArgs: [`--bootstrap=${bootstrap.host}:${bootstrap.port}`],
-        }),
+      const result = await transfer(kind, bytes, {
+        ...path,
+        senderTarget: bootstrap.host,
+        receiverArgs: [`--bootstrap=${bootstrap.host}:${bootstrap.port}`],
+      });
+      results.push(result);
+      // The stream's far end is the receiver's NAT when hyperdht punched through (not a relay).
+      const remote = String(result.sender.remote ?? 'unknown');
+      const punched = remote.startsWith(`${natB.publicAddress}:`);
+      console.log(
+        `lab 2 NATs: hyperdht's stream ran to ${remote} (receiver's NAT: ${natB.publicAddress}` +
+          `${punched ? ', hole-punched' : ''})`,
       );
     }
   } finally {
