@@ -22,7 +22,7 @@ describe('antt-rendezvous', () => {
     const { out, io } = capture();
     expect(await runCli(['--help'], io, AbortSignal.abort())).toBe(0);
     expect(out.stdout).toBe(`${USAGE}\n`);
-    expect(USAGE).toMatch(/--port n\s+UDP port to listen on \(default 3478/);
+    expect(USAGE).toMatch(/--port n\s+UDP and TCP port to listen on \(default 3478/);
     expect(USAGE).toMatch(/--registration-ttl s\s+.*\(default 60\)/);
     expect(USAGE).toMatch(/--max-registrations n\s+.*\(default 10000\)/);
     expect(USAGE).toMatch(/--max-relays n\s+Relays held at once[\s\S]*\(default 100; 0 turns relaying off\)/);
@@ -82,7 +82,7 @@ describe('antt-rendezvous', () => {
     );
     while (port === 0) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(out.stdout).toMatch(
-      /^antt-rendezvous listening on udp 127\.0\.0\.1:\d+ \(rendezvous v1 and STUN; registrations live 5 s/,
+      /^antt-rendezvous listening on udp and tcp 127\.0\.0\.1:\d+ \(rendezvous v1 and STUN; registrations live 5 s/,
     );
     const { mapped } = await stunBinding({
       server: `127.0.0.1:${port}`,

@@ -19,10 +19,12 @@ export const USAGE = `Usage: antt-rendezvous [options]
 Runs an Antt rendezvous server: peers register under a name, learn each other's candidate addresses
 (LAN and public) and a common start time, then punch a direct path. When punching fails, the server
 relays their (end-to-end encrypted) Antt datagrams on the same port. The same UDP port answers STUN
-Binding requests. Rendezvous protocol version ${RENDEZVOUS_VERSION} with the relay extension.
+Binding requests. The same port number on TCP serves the protocol length-framed, for TCP punching and
+hosts whose UDP is blocked, and relays by piping two peers' connections. Rendezvous protocol version
+${RENDEZVOUS_VERSION} with the relay extension.
 
 Options:
-  --port n                  UDP port to listen on (default ${DEFAULT_RENDEZVOUS_PORT}; 0 picks a free one).
+  --port n                  UDP and TCP port to listen on (default ${DEFAULT_RENDEZVOUS_PORT}; 0 picks a free one).
   --host address            Address to bind (default 0.0.0.0; an IPv6 address binds IPv6).
   --registration-ttl s      Seconds a registration lives without a refresh (default ${DEFAULT_REGISTRATION_TTL_SEC}).
   --max-registrations n     Registrations held at once; more are refused (default ${DEFAULT_MAX_REGISTRATIONS}).
@@ -150,7 +152,7 @@ export async function runCli(
     return 1;
   }
   io.stdout(
-    `antt-rendezvous listening on udp ${formatAddress(server.address)} (rendezvous v${RENDEZVOUS_VERSION} and STUN; ` +
+    `antt-rendezvous listening on udp and tcp ${formatAddress(server.address)} (rendezvous v${RENDEZVOUS_VERSION} and STUN; ` +
       `registrations live ${settings.registrationTtlSec} s, at most ${settings.maxRegistrations}; ` +
       (settings.maxRelays > 0
         ? `at most ${settings.maxRelays} relays of ${settings.relayRateBytesPerSec} bytes/s each)\n`
@@ -182,6 +184,18 @@ function formatStats(server: RendezvousServer): string {
     `malformed ${s.droppedMalformed}, bad cookie ${s.droppedBadCookie}; ` +
     `relays ${s.relays} (allocated ${s.relaysAllocated}, refused ${s.relaysRefused}, expired ${s.relaysExpired}), ` +
     `relayed ${s.relayedDatagrams} datagrams ${s.relayedBytes} bytes, dropped: relay rate ${s.relayDroppedRate}, ` +
-    `unknown source ${s.relayDroppedUnknownSource}`
+    `unknown source ${s.relayDroppedUnknownSource}` +
+    formatTcpStats(server)
+  );
+}
+
+function formatTcpStats(server: RendezvousServer): string {
+  const t = server.tcpStats();
+  if (!t) return '';
+  return (
+    `; tcp: connections ${t.tcp.connections} (refused ${t.tcp.connectionsRefused}, bad input ${t.tcp.closedBadInput}, ` +
+    `idle ${t.tcp.closedIdle}), registrations ${t.registrations}, peers paired ${t.peersPaired}, ` +
+    `relays ${t.tcp.relays} (piped ${t.tcp.relaysPiped}, unpaired ${t.tcp.relaysUnpaired}, expired ${t.tcp.relaysExpired}), ` +
+    `relayed ${t.tcp.relayedBytes} bytes`
   );
 }

@@ -147,21 +147,33 @@ describeLab('TCP hole punching and the TCP relay (namespace lab)', () => {
       expectDirectTcp(outcomes, natA, natB);
     }, 90_000);
 
-    it('routers that reset unsolicited SYNs on both sides, TCP: direct (common start, a new SYN within ms of each reset)', async () => {
+    it('routers that reset unsolicited SYNs on both sides, TCP: direct when the SYNs cross, else the TCP relay', async () => {
       const natA = await lab.addRouter('rstA', { mapping: 'endpoint-independent', unsolicited: 'reset' });
       const natB = await lab.addRouter('rstB', { mapping: 'endpoint-independent', unsolicited: 'reset' });
       const a = await lab.addHost('ra', { behind: natA });
       const b = await lab.addHost('rb', { behind: natB });
       const outcomes = await meet('EIM reset <-> EIM reset', a, b, 'tcp-reset', 'tcp');
       expectTransfer(outcomes);
-      expectDirectTcp(outcomes, natA, natB);
-      // Each early SYN is reset by the other router; the attempts say how many rounds it took.
-      const attempts = outcomes.map((o) =>
-        o.path?.kind === 'direct' && 'attempts' in o.path ? o.path.attempts : 0,
-      );
-      console.log(
-        `TCP attempts until the simultaneous open crossed both resetting routers: ${attempts.join(', ')}`,
-      );
+      // Both SYNs must leave their routers within one router-to-router trip of each other, or the first
+      // is reset by the far router and its reset closes the near mapping. That trip is tens of
+      // microseconds in this lab (milliseconds on real paths, where the common start suffices): the
+      // common start (millisecond precision) and a new SYN within milliseconds of each reset make it
+      // cross in some runs, not all. Otherwise the pair must still connect, through the TCP relay.
+      const [pa, pb] = outcomes;
+      if (pa.path?.kind === 'direct') {
+        expectDirectTcp(outcomes, natA, natB);
+        const attempts = outcomes.map((o) => (o.path && 'attempts' in o.path ? o.path.attempts : 0));
+        console.log(`TCP attempts until the SYNs crossed both resetting routers: ${attempts.join(', ')}`);
+      } else {
+        for (const outcome of [pa, pb]) {
+          expect(outcome.path).toMatchObject({ transport: 'tcp', kind: 'relayed' });
+          if (outcome.path?.kind !== 'relayed') throw new Error('unreachable');
+          expect(outcome.path.reason).toMatch(
+            /^TCP punching timed out after .*: every attempt \(\d+ attempts in .*\) was refused with a TCP reset/,
+          );
+        }
+        console.log(`TCP punching across two resetting routers did not cross this run: ${pa.path?.reason}`);
+      }
     }, 90_000);
 
     it("one side's router drops all UDP, 'auto': UDP gives up, TCP connects directly", async () => {
