@@ -19,13 +19,13 @@ import { ReceiveWindow, SendWindow } from './flow-control.js';
 import type { Handshake } from './handshake.js';
 import { HandshakePhase, HandshakeReceive } from './handshake-phase.js';
 import { LossDetector, type LossListener } from './loss-detection.js';
+import { Migration } from './migration.js';
 import { Pacer } from './pacer.js';
 import { PathMtu } from './path-mtu.js';
 import {
   PATH_DATA_BYTES,
   type PathAddress,
-  PathValidator,
-  ValidationKind,
+  type PathValidator,
   type ValidationOutcome,
 } from './path-validation.js';
 import { type PacketProtection, RESERVED_TAG_BYTES } from './protection.js';
@@ -132,13 +132,7 @@ export class ConnectionCore implements LossListener {
   readonly #sendWindow = new SendWindow();
   #pacer: Pacer;
   pathMtu: PathMtu;
-  /** PATH_CHALLENGE / PATH_RESPONSE: following the peer to a new address, or moving on purpose. */
-  readonly path = new PathValidator();
-  /** Where the datagram produce() just wrote goes: undefined for the current path. */
-  destination: PathAddress | undefined;
-  /** Source of the datagram being processed when it is not the current path. */
-  #from: PathAddress | undefined;
-  #fromBytes = 0;
+  readonly #migration: Migration;
   readonly #config: CoreConfig;
   readonly #host: CoreHost;
   readonly #reader = new WireReader();
@@ -172,8 +166,6 @@ export class ConnectionCore implements LossListener {
   /** Sealed DATA that failed authentication (forged, spoofed, corrupted) or was replayed. */
   datagramsRejectedAuth = 0;
   datagramsRejectedReplay = 0;
-  /** Validated moves to a new peer address (the peer's NAT rebinding, or migrate()). */
-  pathMigrations = 0;
 
   constructor(config: CoreConfig, host: CoreHost, now: number) {
     const core = this;
@@ -212,6 +204,42 @@ export class ConnectionCore implements LossListener {
     this.pathMtu = new PathMtu(config.datagramBytes, config.maxDatagramBytes);
     this.#lastReceiveAt = now;
     this.#lastAckElicitingSentAt = now;
+    this.#migration = new Migration({
+      get state() {
+        return core.state;
+      },
+      get peerMigrates() {
+        return core.peerMigrates;
+      },
+      secured: config.secured,
+      get dataProtection() {
+        return core.#phase.dataProtection;
+      },
+      get largestReceived() {
+        return core.#acks.received.largest;
+      },
+      datagramBytes: config.datagramBytes,
+      probeTimeoutMs: () => this.loss.probeTimeoutMs(),
+      remotePath: () => host.remotePath(),
+      resetPathState: (at) => this.#resetPathState(at),
+      sealPathPacket: (out, payloadEnd) => this.#sealUntracked(out, payloadEnd),
+      onPathValidated: (outcome) => host.onPathValidated(outcome),
+    });
+  }
+
+  /** PATH_CHALLENGE / PATH_RESPONSE state: following the peer to a new address, or moving on purpose. */
+  get path(): PathValidator {
+    return this.#migration.validator;
+  }
+
+  /** Where the datagram produce() just wrote goes: undefined for the current path. */
+  get destination(): PathAddress | undefined {
+    return this.#migration.destination;
+  }
+
+  /** Validated moves to a new peer address (the peer's NAT rebinding, or migrate()). */
+  get pathMigrations(): number {
+    return this.#migration.pathMigrations;
   }
 
   /** The INIT / INIT-ACK exchange of connection IDs. */
@@ -361,20 +389,12 @@ export class ConnectionCore implements LossListener {
     const packetNumber = headerPacketNumber(datagram);
     const payloadEnd = this.#phase.dataProtection.open(datagram, HEADER_BYTES, packetNumber);
     if (payloadEnd < 0) return this.#notOpened(payloadEnd);
-    const probing = onlyPathFrames(datagram, payloadEnd);
-    if (!this.#config.secured && !probing) return ReceiveOutcome.UNKNOWN_PATH;
-    // RFC 9000 §9.3: only the highest-numbered non-probing packet moves the connection, so a late or
-    // reordered packet from the old path does not pull it back.
-    if (!probing && packetNumber > this.#acks.received.largest) {
-      this.path.start(from, ValidationKind.REACTIVE, now, this.loss.probeTimeoutMs());
-    }
-    this.path.onReceivedFrom(from, datagram.byteLength);
-    this.#from = from;
-    this.#fromBytes = datagram.byteLength;
+    const migration = this.#migration;
+    if (!migration.admit(datagram, payloadEnd, packetNumber, from, now)) return ReceiveOutcome.UNKNOWN_PATH;
     try {
       return this.#acceptData(datagram, packetNumber, payloadEnd, now);
     } finally {
-      this.#from = undefined;
+      migration.doneElsewhere();
     }
   }
 
@@ -392,7 +412,7 @@ export class ConnectionCore implements LossListener {
     if (ackEliciting && (this.state as CoreState) !== 'closed') {
       this.#acks.onAckEliciting(recorded, this.reassembly.complete, now);
     }
-    this.#checkValidation(now);
+    this.#migration.checkOutcome(now);
     return ReceiveOutcome.ACCEPTED;
   }
 
@@ -421,8 +441,7 @@ export class ConnectionCore implements LossListener {
         if (reader.remaining < PATH_DATA_BYTES) return this.#protocolViolation('a truncated path frame');
         const data = datagram.subarray(reader.pos, reader.pos + PATH_DATA_BYTES);
         reader.pos += PATH_DATA_BYTES;
-        if (frameType === FrameType.PATH_CHALLENGE) this.path.onChallenge(data, this.#from, this.#fromBytes);
-        else this.path.onResponse(data, this.#from);
+        this.#migration.onPathFrame(frameType, data);
       } else if (frameType === FrameType.RESET) {
         const code = reader.uint8();
         this.#end(
@@ -497,28 +516,12 @@ export class ConnectionCore implements LossListener {
    * open or the peer does not understand path validation. The outcome arrives at `onPathValidated`.
    */
   migrate(target: PathAddress, now: number): boolean {
-    if (this.state !== 'open' || !this.peerMigrates) return false;
-    return this.path.start(target, ValidationKind.DELIBERATE, now, this.loss.probeTimeoutMs());
+    return this.#migration.migrate(target, now);
   }
 
   /** Gives up on a migrate() in progress (its caller stopped waiting). */
   cancelMigration(target: PathAddress): void {
-    const current = this.path.target;
-    if (current && current.host === target.host && current.port === target.port) this.path.cancel();
-  }
-
-  #checkValidation(now: number): void {
-    const outcome = this.path.takeOutcome();
-    if (!outcome) return;
-    if (outcome.validated) {
-      const previous = this.#host.remotePath();
-      // RFC 9000 §9.4: a new peer address means a new path: its congestion controller, RTT estimate and
-      // path MTU start over, unless only the port changed (a NAT rebinding keeps the same route).
-      if (previous.host !== outcome.target.host) this.#resetPathState(now);
-      this.path.onMoved(previous, outcome.kind, now, this.loss.probeTimeoutMs());
-      this.pathMigrations++;
-    }
-    this.#host.onPathValidated(outcome);
+    this.#migration.cancel(target);
   }
 
   #resetPathState(now: number): void {
@@ -529,57 +532,11 @@ export class ConnectionCore implements LossListener {
     this.#pacer.setRate(this.loss.cc.pacingRate(this.loss.rtt), now);
   }
 
-  /**
-   * A PATH_RESPONSE owed elsewhere, or a due PATH_CHALLENGE, in a datagram of its own (only path frames
-   * and padding: RFC 9000 §9.1 probing packet) to that address; 0 when none is due.
-   */
-  #producePathPacket(out: Uint8Array, now: number): number {
-    const path = this.path;
-    const owed = path.responseElsewhere;
-    const minimum = HEADER_BYTES + 1 + PATH_DATA_BYTES + this.#phase.dataProtection.overheadBytes;
-    if (owed) {
-      const size = Math.min(this.#config.datagramBytes, owed.budget, out.byteLength);
-      const data = path.takeResponse();
-      if (size < minimum) return 0;
-      this.destination = owed.to;
-      return this.#writePathPacket(out, FrameType.PATH_RESPONSE, data, size);
-    }
-    const target = path.target;
-    if (!target || !path.challengeDue(now)) return 0;
-    // RFC 9000 §8.2.1: a challenge datagram is padded to the full size, which also checks that the new
-    // path carries it; within the amplification allowance toward an address the peer did not choose.
-    let size = Math.min(this.#config.datagramBytes, out.byteLength);
-    const allowance = path.allowance;
-    if (allowance < size) size = Math.floor(allowance);
-    if (size < minimum) {
-      path.deferChallenge();
-      return 0;
-    }
-    this.destination = target;
-    const length = this.#writePathPacket(
-      out,
-      FrameType.PATH_CHALLENGE,
-      path.nextChallenge(now, this.loss.probeTimeoutMs()),
-      size,
-    );
-    path.onSentToTarget(length);
-    return length;
-  }
-
-  /** Not tracked by loss recovery: a lost challenge is replaced by a fresh one, a lost response by the next challenge's. */
-  #writePathPacket(out: Uint8Array, frameType: number, data: Uint8Array, size: number): number {
-    let pos = HEADER_BYTES;
-    out[pos++] = frameType;
-    out.set(data, pos);
-    pos += PATH_DATA_BYTES;
-    const payloadEnd = size - this.#phase.dataProtection.overheadBytes;
-    if (payloadEnd > pos) {
-      out.fill(FrameType.PADDING, pos, payloadEnd);
-      pos = payloadEnd;
-    }
+  /** A DATA packet outside loss recovery (path probes): header, seal, counters. */
+  #sealUntracked(out: Uint8Array, payloadEnd: number): number {
     const packetNumber = this.#nextPacketNumber++;
     writeHeader(out, PacketType.DATA, this.handshake.peerId, packetNumber);
-    const length = this.#phase.dataProtection.seal(out, HEADER_BYTES, pos, packetNumber);
+    const length = this.#phase.dataProtection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
     this.packetsSent++;
     this.bytesSentOnWire += length;
     return length;
@@ -707,7 +664,7 @@ export class ConnectionCore implements LossListener {
     }
     at = Math.min(at, this.#acks.deadline());
     at = Math.min(at, this.loss.timerDeadline(), this.#drainDeadline, this.#pacingDeadline);
-    if (this.state === 'open') at = Math.min(at, this.pathMtu.deadline(), this.path.deadline());
+    if (this.state === 'open') at = Math.min(at, this.pathMtu.deadline(), this.#migration.deadline());
     if (this.state === 'open')
       at = Math.min(at, this.#lastAckElicitingSentAt + this.#config.keepAliveIntervalMs);
     if (this.#blockedSince !== Number.POSITIVE_INFINITY)
@@ -745,8 +702,7 @@ export class ConnectionCore implements LossListener {
     }
     this.#acks.onTimeout(now);
     this.pathMtu.onTimeout(now, this.loss.ptoCount);
-    this.path.onTimeout(now);
-    this.#checkValidation(now);
+    this.#migration.onTimeout(now);
     if (now >= this.loss.timerDeadline() && this.loss.onTimeout(now)) {
       // RFC 9002 §6.2.4: probe with data when there is some (the oldest unacknowledged first), else PING.
       this.#probesPending = PROBES_PER_TIMEOUT;
@@ -784,11 +740,11 @@ export class ConnectionCore implements LossListener {
       const length = phase.produce(out, now);
       if (length > 0) return length;
     }
-    this.destination = undefined;
+    const migration = this.#migration;
+    migration.destination = undefined;
     if (this.state === 'open') {
-      const length = this.#producePathPacket(out, now);
+      const length = migration.produce(out, now);
       if (length > 0) return length;
-      this.destination = undefined;
     }
     const budgetEnd = HEADER_BYTES + this.#payloadBudget;
     let pos = HEADER_BYTES;
@@ -800,11 +756,7 @@ export class ConnectionCore implements LossListener {
       this.state = 'closed';
       return this.#seal(out, pos, now, 0, -1, -1);
     }
-    if (this.path.responseOnCurrentPath && pos + 1 + PATH_DATA_BYTES <= budgetEnd) {
-      out[pos++] = FrameType.PATH_RESPONSE;
-      out.set(this.path.takeResponse(), pos);
-      pos += PATH_DATA_BYTES;
-    }
+    pos = migration.writeResponseOnCurrentPath(out, pos, budgetEnd);
     const mtuProbe = this.state === 'open' && pos === HEADER_BYTES ? this.pathMtu.probeDue(now) : 0;
     if (mtuProbe > 0 && mtuProbe <= out.byteLength) return this.#produceMtuProbe(out, mtuProbe, now);
     const flowLimit = this.#sendWindow.limit;
@@ -911,16 +863,4 @@ export class ConnectionCore implements LossListener {
     }
     return length;
   }
-}
-
-/** The packet carries only PATH_CHALLENGE, PATH_RESPONSE and PADDING frames (RFC 9000 §9.1 "probing"). */
-function onlyPathFrames(datagram: Uint8Array, payloadEnd: number): boolean {
-  let pos = HEADER_BYTES;
-  while (pos < payloadEnd) {
-    const type = datagram[pos]!;
-    if (type === FrameType.PADDING) return true;
-    if (type !== FrameType.PATH_CHALLENGE && type !== FrameType.PATH_RESPONSE) return false;
-    pos += 1 + PATH_DATA_BYTES;
-  }
-  return true;
 }
