@@ -35,8 +35,8 @@ export interface ListenOptions extends RendezvousServerOptions {
   tcpOptions?: TcpListenerOptions;
   /**
    * The second port that answers MAPPING-QUERY and STUN Binding, so clients can tell whether their NAT
-   * maps each destination to a new port. Default `port + 1` (3479), a free port when `port` is 0;
-   * `false`: none (clients then treat their mapping as unknown).
+   * maps each destination to a new port. Default `port + 1` (3479; skipped when taken), a free port
+   * when `port` is 0; `false`: none (clients then treat their mapping as unknown).
    */
   alternatePort?: number | false;
 }
@@ -95,11 +95,15 @@ export class RendezvousServer {
       const socket = await bindUdp(host, port);
       let alternate: Socket | undefined;
       if (options.alternatePort !== false) {
+        const alternatePort = options.alternatePort ?? (port === 0 ? 0 : port + 1);
         try {
-          alternate = await bindUdp(host, options.alternatePort ?? (port === 0 ? 0 : port + 1));
+          alternate = await bindUdp(host, alternatePort);
         } catch (error) {
-          await closeUdp(socket);
-          throw error;
+          // A port asked for must be had; the default one is a nicety: without it, no mapping extension.
+          if (options.alternatePort !== undefined) {
+            await closeUdp(socket);
+            throw error;
+          }
         }
       }
       const core = new RendezvousServerCore(options);
