@@ -102,9 +102,6 @@ export interface CoreHost {
   onPathValidated(outcome: ValidationOutcome): void;
 }
 
-/** Bytes of a HANDSHAKE packet around its Noise message: header, sender's ID, CRC. */
-const _HANDSHAKE_PACKET_OVERHEAD = HEADER_BYTES + 8;
-
 export const ReceiveOutcome = {
   ACCEPTED: 0,
   /** Failed the integrity check, malformed, or of the wrong kind: counted as invalid. */
