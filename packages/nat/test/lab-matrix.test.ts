@@ -1,8 +1,8 @@
 /**
  * More rows of the lab matrix (issue 7), beside test/lab-punch.test.ts: routers that answer unsolicited
  * inbound (TCP reset, ICMP port unreachable) on both sides, and routers that forget UDP mappings after
- * 30 s while the connection sits idle for 60 s. The rows run concurrently, so the file takes about as long
- * as its longest row.
+ * 30 s while the connection sits idle for 60 s, and routers that delay every packet (50 ms each way).
+ * The rows run concurrently, so the file takes about as long as its longest row.
  */
 import {
   createLab,
@@ -24,6 +24,8 @@ const PUNCH_TIMEOUT_MS = 5_000;
 /** Issue 7: "a router with a 30 s UDP timeout during a 60 s idle period". */
 const ROUTER_UDP_TIMEOUT_SEC = 30;
 const IDLE_MS = 62_000;
+/** One-way delay per router for the delayed row (test-kit's TUN hop). */
+const ROUTER_DELAY_MS = 50;
 /** How often the test reads the routers' conntrack tables during the idle period. */
 const CONNTRACK_POLL_MS = 5_000;
 const MAX_CONNTRACK_POLLS = Math.ceil(IDLE_MS / CONNTRACK_POLL_MS) + 2;
@@ -71,7 +73,7 @@ function parseConntrack(text: string): ConntrackEntry[] {
 
 const matrix: string[] = [];
 
-describeLab('lab matrix: resetting routers, 30 s UDP timeouts (namespace lab)', () => {
+describeLab('lab matrix: resetting routers, 30 s UDP timeouts, delay (namespace lab)', () => {
   let lab: Lab;
   let rendezvous: string;
   let server: LabProcess;
@@ -189,6 +191,20 @@ describeLab('lab matrix: resetting routers, 30 s UDP timeouts (namespace lab)', 
       console.log(
         `ICMP destination unreachable sent by the routers during the row: ${unreachables.join(', ')}`,
       );
+    }, 90_000);
+
+    it(`routers that delay every packet ${ROUTER_DELAY_MS} ms (${4 * ROUTER_DELAY_MS} ms round trip between the peers): direct`, async () => {
+      // Longer than the punch's 50 ms repeat intervals: the NOMINATE's ACK comes back after newer
+      // NOMINATEs left, and both sides must still settle on the same path.
+      const natA = await lab.addRouter('dlA', { delayMs: ROUTER_DELAY_MS });
+      const natB = await lab.addRouter('dlB', { delayMs: ROUTER_DELAY_MS });
+      const a = await lab.addHost('da', { behind: natA });
+      const b = await lab.addHost('db', { behind: natB });
+      const outcomes = await finish(
+        `EIM <-> EIM, ${ROUTER_DELAY_MS} ms per router`,
+        start(a, b, 'meet-delay'),
+      );
+      expectDirectTransfer(outcomes, natA, natB);
     }, 90_000);
 
     it(
