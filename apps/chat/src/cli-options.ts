@@ -45,7 +45,7 @@ export const OPTIONS = {
     type: 'string',
     value: '<host:port>',
     description:
-      'meet the other side through this rendezvous server (antt-rendezvous) by --name instead of --peer; udp only',
+      'meet the other side through this rendezvous server (antt-rendezvous) by --name instead of --peer',
   },
   'peer-name': {
     type: 'string',
@@ -210,11 +210,6 @@ export function parseChatArgs(argv: string[]): ParseResult {
   const transport = (values.transport as string | undefined) ?? DEFAULT_TRANSPORT;
   if (transport !== 'udp' && transport !== 'tcp') {
     throw new UsageError(`--transport must be udp or tcp, got ${JSON.stringify(transport)}`);
-  }
-  if (rendezvousText !== undefined && transport !== 'udp') {
-    throw new UsageError(
-      '--rendezvous works over udp only (meeting over tcp is not built yet): drop --transport',
-    );
   }
   const passphrase = values.passphrase as string | undefined;
   if (passphrase !== undefined && passphrase.length === 0) {

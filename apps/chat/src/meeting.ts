@@ -4,7 +4,7 @@
  * reconnecting) is the same as with an address; only these lines differ.
  */
 import { type Address, AnttError, formatAddress } from '@antt/core';
-import type { ConnectionPath } from '@antt/nat';
+import type { ConnectionPath, TcpConnectionPath } from '@antt/nat';
 import type { RendezvousTarget } from './cli-options.js';
 import { formatDuration, formatRate } from './format.js';
 
@@ -22,6 +22,7 @@ export function otherSideFlags(target: RendezvousTarget): string {
 
 /** The words for each of `connect()`'s stages, in order. */
 const STAGE_WORDS: Record<string, string> = {
+  udpMs: 'udp tried first',
   registerMs: 'register',
   exchangeMs: 'waiting for the peer',
   punchMs: 'punch',
@@ -30,9 +31,14 @@ const STAGE_WORDS: Record<string, string> = {
 };
 
 /** The connection's path: direct or relayed, which candidate won, and how long each stage took. */
-export function describePath(path: ConnectionPath): string {
+export function describePath(path: ConnectionPath | TcpConnectionPath): string {
+  // A direct TCP path's punch is the simultaneous open and both handshakes.
+  const words: Record<string, string> =
+    path.transport === 'tcp' && path.kind === 'direct'
+      ? { ...STAGE_WORDS, punchMs: 'open and handshake' }
+      : STAGE_WORDS;
   const stages = Object.entries(path.stages)
-    .map(([stage, ms]) => `${STAGE_WORDS[stage] ?? stage} ${formatDuration(ms)}`)
+    .map(([stage, ms]) => `${words[stage] ?? stage} ${formatDuration(ms ?? 0)}`)
     .join(', ');
   const took = `connected in ${formatDuration(totalMs(path.stages))} (${stages})`;
   if (path.kind === 'direct') {
@@ -60,6 +66,6 @@ function candidateWords(candidate: string, remote: Address): string {
   return `the peer's ${candidate} candidate ${formatAddress(remote)}`;
 }
 
-function totalMs(stages: Record<string, number>): number {
-  return Object.values(stages).reduce((sum, ms) => sum + ms, 0);
+function totalMs(stages: Record<string, number | undefined>): number {
+  return Object.values(stages).reduce((sum: number, ms) => sum + (ms ?? 0), 0);
 }

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AnttError, type Connection, ErrorCode, formatAddress } from '@antt/core';
-import type { ConnectionPath } from '@antt/nat';
+import type { ConnectionPath, TcpConnectionPath } from '@antt/nat';
 import type { ChatOptions } from './cli-options.js';
 import { clock, formatBytes, formatDuration, formatRtt } from './format.js';
 import { FileProblem, IncomingFile, openForSending, sendFile } from './file-transfer.js';
@@ -174,7 +174,7 @@ export class ChatSession {
         const timeout = rendezvous && serverAnswered ? remaining : Math.min(ATTEMPT_TIMEOUT_MS, remaining);
         const connection = await openConnection(this.#plan, { timeout, signal: this.#quit.signal });
         this.#everBound = true;
-        const path = (connection as { path?: ConnectionPath }).path;
+        const path = (connection as { path?: ConnectionPath | TcpConnectionPath }).path;
         if (path) this.#system(describePath(path));
         return connection;
       } catch (error) {
@@ -481,7 +481,7 @@ export class ChatSession {
     const lines: string[] = [];
     if (connection && this.#isOpen()) {
       const stats = connection.stats();
-      const path = (connection as { path?: ConnectionPath }).path;
+      const path = (connection as { path?: ConnectionPath | TcpConnectionPath }).path;
       const remote = connection.remoteAddress ? formatAddress(connection.remoteAddress) : peerText;
       lines.push(
         `state:       connected to ${this.#peerName} at ${remote} for ${formatDuration(performance.now() - this.#connectedAt)}`,

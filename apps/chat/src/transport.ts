@@ -55,12 +55,26 @@ async function meet(
   target: RendezvousTarget,
   wait: { timeout: number; signal: AbortSignal },
 ): Promise<Connection> {
+  const names = {
+    rendezvous: target.server,
+    name: target.name,
+    ...(target.peerName !== undefined ? { peerName: target.peerName } : {}),
+  };
+  if (plan.transport === 'tcp') {
+    // Over TCP the registration lives as long as the rendezvous connection, which connect() closes.
+    return connect({
+      ...names,
+      transport: 'tcp',
+      localPort: plan.localPort,
+      tcpConnection: { idleTimeout: plan.idleTimeoutMs },
+      ...plan.security,
+      ...wait,
+    });
+  }
   const endpoint = await UdpEndpoint.bind({ port: plan.localPort, ...plan.security });
   try {
     const connection = await connect({
-      rendezvous: target.server,
-      name: target.name,
-      ...(target.peerName !== undefined ? { peerName: target.peerName } : {}),
+      ...names,
       endpoint,
       connection: { idleTimeout: plan.idleTimeoutMs },
       ...plan.security,

@@ -271,6 +271,36 @@ describe.skipIf(!tmuxAvailable() && process.env.CI !== 'true')('antt-chat in two
     }
   });
 
+  it('meets through a rendezvous server over tcp too', async () => {
+    const rendezvous = await RendezvousServer.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const at = `127.0.0.1:${rendezvous.address.port}`;
+      const extra = ['--transport', 'tcp'];
+      const alice = startChat(server, {
+        name: 'alice',
+        dir: join(dir, 'a'),
+        rendezvous: at,
+        extra: [...extra, '--peer-name', 'bob'],
+      });
+      const bob = startChat(server, {
+        name: 'bob',
+        dir: join(dir, 'b'),
+        rendezvous: at,
+        extra: [...extra, '--peer-name', 'alice'],
+      });
+      const tcpPath =
+        /path: direct to [\d.]+:\d+ \(the peer's (LAN|public) address[^)]*\); connected in [\d.]+ m?s \(register [\d.]+ m?s, waiting for the peer [\d.]+ m?s, open and handshake [\d.]+ m?s\)/;
+      await alice.waitFor(tcpPath, 20_000);
+      await bob.waitFor(CONNECTED('alice', 'tcp'), 20_000);
+      alice.type('by name over tcp');
+      await bob.waitFor('<alice> by name over tcp');
+      bob.type('same here');
+      await alice.waitFor('<bob> same here');
+    } finally {
+      await rendezvous.close();
+    }
+  });
+
   it('talks over tcp too, with the roles worked out by itself', async () => {
     const [alicePort, bobPort] = (await freePorts(2)) as [number, number];
     const extra = ['--transport', 'tcp'];

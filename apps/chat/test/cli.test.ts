@@ -104,10 +104,6 @@ describe('antt-chat with bad arguments', () => {
       "give --peer <host:port> (the other side's address) or --rendezvous <host:port> (a server where both meet by name), not both",
     ],
     [[...VALID, '--peer-name', 'bob'], '--peer-name needs --rendezvous <host:port>'],
-    [
-      ['--rendezvous', '127.0.0.1:3478', '--name', 'alice', '--transport', 'tcp', '--passphrase', 'x'],
-      '--rendezvous works over udp only',
-    ],
     [['--rendezvous', '127.0.0.1:3478', '--name', 'alice'], 'give --passphrase'],
   ])('%j: one clear line, exit 2', (args, message) => {
     const result = chat(args);

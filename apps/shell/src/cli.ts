@@ -51,7 +51,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     value: '<host:port>',
     modes: MODES,
-    help: 'instead of --peer: meet the other side by --name at this antt-rendezvous server (udp)',
+    help: 'instead of --peer: meet the other side by --name at this antt-rendezvous server',
   },
   {
     name: 'name',
@@ -243,11 +243,6 @@ export function parseCommandLine(argv: readonly string[]): Command {
 
   const rendezvous = rendezvousTarget(values, mode);
   const transport = transportName(values.transport);
-  if (rendezvous && transport !== 'udp') {
-    throw new UsageError(
-      '--rendezvous works over udp only (meeting over tcp is not built yet): drop --transport',
-    );
-  }
   const port = stringValue(values.port);
   const common: CommonConfig = {
     port: rendezvous && port === undefined ? 0 : portNumber(required(values, 'port', mode)),

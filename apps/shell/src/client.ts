@@ -77,7 +77,7 @@ export async function connectShell(config: ConnectConfig, identity: Identity, io
   say(`${PROGRAM} connect: peer id ${identity.peerId} (identity ${config.identityPath})`);
   say(
     config.rendezvous
-      ? `meeting the server ${peer} over udp ...`
+      ? `meeting the server ${peer} over ${config.transport} ...`
       : `connecting to ${peer} over ${config.transport} from port ${config.port} ...`,
   );
   const aborter = new AbortController();

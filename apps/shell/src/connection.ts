@@ -4,7 +4,7 @@
  * place, `securityOptions`.
  */
 import { AnttError, type Connection, ErrorCode } from '@antt/core';
-import { type ConnectionPath, connect } from '@antt/nat';
+import { type ConnectionPath, connect, type TcpConnectionPath } from '@antt/nat';
 import type { Identity } from '@antt/secure';
 import { TcpConnection } from '@antt/tcp';
 import { UdpConnection, UdpEndpoint } from '@antt/udp';
@@ -68,13 +68,10 @@ export async function openConnection(options: OpenOptions): Promise<Connection> 
     receiveBufferBytes: RECEIVE_BUFFER_BYTES,
     connectTimeout: options.timeoutMs,
   };
-  const udp = {
-    ...common,
-    sendBufferBytes: UDP_SEND_BUFFER_BYTES,
-  } as const;
+  const udp = { ...common, sendBufferBytes: UDP_SEND_BUFFER_BYTES };
   let connection: Connection;
   if (options.rendezvous) {
-    connection = await meet(options, options.rendezvous, udp, wait);
+    connection = await meet(options, options.rendezvous, { tcp: common, udp }, wait);
   } else {
     const direct = {
       ...common,
@@ -111,18 +108,32 @@ export async function openConnection(options: OpenOptions): Promise<Connection> 
 async function meet(
   options: OpenOptions,
   target: RendezvousTarget,
-  connection: Record<string, unknown>,
+  transportOptions: { tcp: Record<string, number>; udp: Record<string, number> },
   wait: { timeout: number; signal?: AbortSignal },
 ): Promise<Connection> {
   const security = securityOptions(options.security);
+  const names = {
+    rendezvous: target.server,
+    name: target.name,
+    ...(target.peerName !== undefined ? { peerName: target.peerName } : {}),
+  };
+  if (options.transport === 'tcp') {
+    // Over TCP the registration lives as long as the rendezvous connection, which connect() closes.
+    return connect({
+      ...names,
+      transport: 'tcp',
+      localPort: options.localPort,
+      tcpConnection: transportOptions.tcp,
+      ...security,
+      ...wait,
+    });
+  }
   const endpoint = await UdpEndpoint.bind({ port: options.localPort, ...security });
   try {
     const connected = await connect({
-      rendezvous: target.server,
-      name: target.name,
-      ...(target.peerName !== undefined ? { peerName: target.peerName } : {}),
+      ...names,
       endpoint,
-      connection,
+      connection: transportOptions.udp,
       ...security,
       ...wait,
     });
@@ -136,8 +147,8 @@ async function meet(
 }
 
 /** How a connection made through the rendezvous got to the peer; undefined for one made by address. */
-export function pathOf(connection: Connection): ConnectionPath | undefined {
-  return (connection as Connection & { path?: ConnectionPath }).path;
+export function pathOf(connection: Connection): ConnectionPath | TcpConnectionPath | undefined {
+  return (connection as Connection & { path?: ConnectionPath | TcpConnectionPath }).path;
 }
 
 export function peerInfo(connection: Connection): PeerInfo {

@@ -3,11 +3,12 @@
  * words both modes use for whom they wait for, the path a connection took, and a stage that failed.
  */
 import { AnttError, formatAddress } from '@antt/core';
-import type { ConnectionPath } from '@antt/nat';
+import type { ConnectionPath, TcpConnectionPath } from '@antt/nat';
 import type { RendezvousTarget } from './cli.js';
 
 /** The words for each of `connect()`'s stages, in order. */
 const STAGE_WORDS: Record<string, string> = {
+  udpMs: 'udp tried first',
   registerMs: 'register',
   exchangeMs: 'waiting for the peer',
   punchMs: 'punch',
@@ -30,11 +31,16 @@ export function otherSideOptions(target: RendezvousTarget): string {
 }
 
 /** One line: direct (to which candidate) or relayed (and why), and how long each stage took. */
-export function describePath(path: ConnectionPath): string {
+export function describePath(path: ConnectionPath | TcpConnectionPath): string {
+  // A direct TCP path's punch is the simultaneous open and both handshakes.
+  const words: Record<string, string> =
+    path.transport === 'tcp' && path.kind === 'direct'
+      ? { ...STAGE_WORDS, punchMs: 'open and handshake' }
+      : STAGE_WORDS;
   const stages = Object.entries(path.stages)
-    .map(([stage, ms]) => `${STAGE_WORDS[stage] ?? stage} ${milliseconds(ms)}`)
+    .map(([stage, ms]) => `${words[stage] ?? stage} ${milliseconds(ms ?? 0)}`)
     .join(', ');
-  const total = Object.values(path.stages).reduce((sum: number, ms: number) => sum + ms, 0);
+  const total = Object.values(path.stages).reduce((sum: number, ms) => sum + (ms ?? 0), 0);
   const took = `connected in ${milliseconds(total)} (${stages})`;
   if (path.kind === 'direct') {
     const which =

@@ -182,21 +182,6 @@ describe('bad arguments: one line on stderr, status 2', () => {
       /--name goes with --rendezvous <host:port>/,
     ],
     [
-      'a rendezvous over tcp',
-      () => [
-        'serve',
-        '--rendezvous',
-        '127.0.0.1:3478',
-        '--name',
-        'o',
-        '--transport',
-        'tcp',
-        '--passphrase',
-        'x',
-      ],
-      /--rendezvous works over udp only/,
-    ],
-    [
       'neither an address nor a rendezvous',
       () => ['connect', '--port', '1', '--passphrase', 'x'],
       /connect needs --peer \(the other side's host:port, or --rendezvous <host:port> --name <name>/,

@@ -392,6 +392,43 @@ describe('through a rendezvous server', () => {
     }
   }, 60_000);
 
+  it('over tcp too: serve and connect meet by name and run a command', async () => {
+    const rendezvous = await RendezvousServer.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const at = `127.0.0.1:${rendezvous.address.port}`;
+      const meet = [
+        '--rendezvous',
+        at,
+        '--name',
+        'tcp-office',
+        '--transport',
+        'tcp',
+        '--passphrase',
+        PASSPHRASE,
+      ];
+      const n = ++sessions;
+      const pair = { server: `server${n}`, client: `client${n}` };
+      tmux.start(pair.server, shell('serve', ...meet, '--root', join(dir, 'root')), join(dir, 'root'));
+      await tmux.waitFor(pair.server, 'waiting for "tcp-office"', 10_000);
+      tmux.start(
+        pair.client,
+        shell('connect', ...meet, '--identity', join(dir, 'ids/client.json')),
+        join(dir, 'client'),
+      );
+      await tmux.waitFor(pair.client, PROMPT, 20_000);
+      expect(tmux.screen(pair.client)).toMatch(
+        /path: direct to [\d.]+:\d+ .*open and handshake [\d.]+ m?s\)/,
+      );
+      expect(tmux.screen(pair.client)).toMatch(/connected to "tcp-office" over tcp \(encrypted;/);
+      const out = await typeAndWait(pair, 'echo met over tcp', /\[exit 0\]/);
+      expect(out).toMatch(/^met over tcp$/m);
+      tmux.type(pair.client, 'exit');
+      expect(await tmux.waitForExit(pair.client, 10_000)).toBe(0);
+    } finally {
+      await rendezvous.close();
+    }
+  }, 60_000);
+
   it('a client whose server never registers: one line naming the exchange stage, exit 1', async () => {
     const rendezvous = await RendezvousServer.listen({ host: '127.0.0.1', port: 0 });
     try {
