@@ -42,6 +42,9 @@ describe('antt-rendezvous', () => {
       relayRateBytesPerSec: 1_000_000,
       relayIdleTimeoutSec: 30,
     });
+    expect(parseCli(['--alternate-port', '0'])).toMatchObject({ alternatePort: false });
+    expect(parseCli(['--alternate-port', '3490'])).toMatchObject({ alternatePort: 3490 });
+    expect(() => parseCli(['--alternate-port', 'next'])).toThrow(/--alternate-port must be an integer/);
     expect(parseCli(['--max-relays', '0', '--relay-rate', '250000', '--relay-idle', '10'])).toMatchObject({
       maxRelays: 0,
       relayRateBytesPerSec: 250_000,
@@ -82,7 +85,7 @@ describe('antt-rendezvous', () => {
     );
     while (port === 0) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(out.stdout).toMatch(
-      /^antt-rendezvous listening on udp and tcp 127\.0\.0\.1:\d+ \(rendezvous v1 and STUN; registrations live 5 s/,
+      /^antt-rendezvous listening on udp and tcp 127\.0\.0\.1:\d+ \(rendezvous v1 and STUN; mapping queries on udp port \d+; registrations live 5 s/,
     );
     const { mapped } = await stunBinding({
       server: `127.0.0.1:${port}`,

@@ -21,11 +21,14 @@ Runs an Antt rendezvous server: peers register under a name, learn each other's 
 relays their (end-to-end encrypted) Antt datagrams on the same port. The same UDP port answers STUN
 Binding requests. The same port number on TCP serves the protocol length-framed, for TCP punching and
 hosts whose UDP is blocked, and relays by piping two peers' connections. Rendezvous protocol version
-${RENDEZVOUS_VERSION} with the relay extension.
+${RENDEZVOUS_VERSION} with the relay and mapping extensions.
 
 Options:
   --port n                  UDP and TCP port to listen on (default ${DEFAULT_RENDEZVOUS_PORT}; 0 picks a free one).
   --host address            Address to bind (default 0.0.0.0; an IPv6 address binds IPv6).
+  --alternate-port n        Second UDP port, answering mapping queries and STUN: comparing what both
+                            ports see tells peers whether their NAT is endpoint-dependent (default
+                            the port + 1, skipped when taken; 0: none).
   --registration-ttl s      Seconds a registration lives without a refresh (default ${DEFAULT_REGISTRATION_TTL_SEC}).
   --max-registrations n     Registrations held at once; more are refused (default ${DEFAULT_MAX_REGISTRATIONS}).
   --max-relays n            Relays held at once, one per relayed pair; more are refused
@@ -51,6 +54,8 @@ export interface ServerSettings {
   maxRelays: number;
   relayRateBytesPerSec: number;
   relayIdleTimeoutSec: number;
+  /** Absent: the port + 1 when free; false: none. */
+  alternatePort?: number | false;
 }
 
 class UsageError extends Error {}
@@ -64,6 +69,7 @@ export function parseCli(argv: string[]): ServerSettings | 'help' {
       options: {
         port: { type: 'string' },
         host: { type: 'string' },
+        'alternate-port': { type: 'string' },
         'registration-ttl': { type: 'string' },
         'max-registrations': { type: 'string' },
         'max-relays': { type: 'string' },
@@ -78,7 +84,12 @@ export function parseCli(argv: string[]): ServerSettings | 'help' {
     throw new UsageError((error as Error).message.split('\n')[0]);
   }
   if (values.help) return 'help';
+  const alternate =
+    values['alternate-port'] === undefined
+      ? undefined
+      : integer(values['alternate-port'], '--alternate-port', 0, 0, 65_535);
   return {
+    ...(alternate === undefined ? {} : { alternatePort: alternate === 0 ? false : alternate }),
     host: typeof values.host === 'string' ? values.host : '0.0.0.0',
     port: integer(values.port, '--port', DEFAULT_RENDEZVOUS_PORT, 0, 65_535),
     registrationTtlSec: integer(
@@ -153,6 +164,7 @@ export async function runCli(
   }
   io.stdout(
     `antt-rendezvous listening on udp and tcp ${formatAddress(server.address)} (rendezvous v${RENDEZVOUS_VERSION} and STUN; ` +
+      (server.alternateAddress ? `mapping queries on udp port ${server.alternateAddress.port}; ` : '') +
       `registrations live ${settings.registrationTtlSec} s, at most ${settings.maxRegistrations}; ` +
       (settings.maxRelays > 0
         ? `at most ${settings.maxRelays} relays of ${settings.relayRateBytesPerSec} bytes/s each)\n`

@@ -4,11 +4,13 @@ import { BIRTHDAY_PROBES, BIRTHDAY_SOCKETS } from './birthday.js';
 import {
   birthdayMissProbability,
   classifyMapping,
+  DEPENDENT_PAIR_PUNCH_MS,
   FIRST_NAT_PORT,
   LAST_NAT_PORT,
   PREDICTION_WINDOW_PORTS,
   planPunch,
   predictPorts,
+  punchBudgetMs,
 } from './port-prediction.js';
 
 const PUBLIC_IP = '198.51.100.7';
@@ -137,6 +139,19 @@ describe('mapping classification and port prediction (simulated NATs)', () => {
       technique: 'standard',
     });
     expect(planPunch(eim, observe(new SimulatedNat('independent')))).toMatchObject({ technique: 'standard' });
+  });
+});
+
+describe('punchBudgetMs', () => {
+  it('cuts the punch stage short only when both NATs are endpoint-dependent', () => {
+    const eim = observe(new SimulatedNat('independent'));
+    const random = observe(new SimulatedNat('random', { seed: 5 }));
+    const other = observe(new SimulatedNat('random', { seed: 6 }));
+    expect(punchBudgetMs(planPunch(random, other), 10_000)).toBe(DEPENDENT_PAIR_PUNCH_MS);
+    expect(punchBudgetMs(planPunch(random, other), 500)).toBe(500);
+    expect(punchBudgetMs(planPunch(eim, random), 10_000)).toBe(10_000);
+    expect(punchBudgetMs(planPunch(eim, eim), 10_000)).toBe(10_000);
+    expect(punchBudgetMs(undefined, 10_000)).toBe(10_000);
   });
 });
 

@@ -19,6 +19,12 @@ export const MAX_SEQUENTIAL_DELTA = 16;
 export const PREDICTION_WINDOW_PORTS = 24;
 /** With a sequential peer, the birthday technique starts this long after prediction alone. */
 export const PREDICTION_HEAD_START_MS = 1_000;
+/**
+ * Endpoint-dependent on both sides: only a LAN path can work (the same NAT, or NATs that can reach each
+ * other's inside), and one answers within a few probe rounds; the punch stage gives up after this long
+ * instead of the whole punch timeout, and the relay takes over.
+ */
+export const DEPENDENT_PAIR_PUNCH_MS = 1_500;
 /** Outside ports a NAT draws from (Linux masquerade: 1024–65535 for a source port ≥ 1024). */
 export const FIRST_NAT_PORT = 1024;
 export const LAST_NAT_PORT = 65_535;
@@ -96,6 +102,12 @@ export function planPunch(self: MappingObservations, peer: MappingObservations):
     return plan(mine.allocation === 'sequential' ? 'predict' : 'birthday', 'opener');
   }
   return plan('standard');
+}
+
+/** How long to punch for a plan, given the caller's bound (undefined: the default). */
+export function punchBudgetMs(plan: PunchPlan | undefined, requestedMs: number): number {
+  const bothDependent = plan?.self.kind === 'endpoint-dependent' && plan.peer.kind === 'endpoint-dependent';
+  return bothDependent ? Math.min(requestedMs, DEPENDENT_PAIR_PUNCH_MS) : requestedMs;
 }
 
 /** A short description for messages: "endpoint-dependent (random)". */

@@ -23,13 +23,22 @@ import {
 } from '../rendezvous/protocol.js';
 import { BIRTHDAY_PROBES_PER_SEC, BIRTHDAY_SOCKETS, BirthdayOpener, BirthdaySpray } from './birthday.js';
 import {
+  DEPENDENT_PAIR_PUNCH_MS,
   describeMapping,
   PREDICTION_HEAD_START_MS,
   type PunchPlan,
   planPunch,
   predictPorts,
+  punchBudgetMs,
 } from './port-prediction.js';
-import { type Candidate, orderCandidates, PunchError, type PunchResult, UdpPunch } from './udp-punch.js';
+import {
+  type Candidate,
+  DEFAULT_PUNCH_TIMEOUT_MS,
+  orderCandidates,
+  PunchError,
+  type PunchResult,
+  UdpPunch,
+} from './udp-punch.js';
 
 export interface PeerPunchResult extends PunchResult {
   /** The technique used and both sides' mapping as classified (undefined: the server did not say). */
@@ -77,6 +86,7 @@ async function punchWith(
     : undefined;
   const plan = mapping ? planPunch(mapping.self, mapping.peer) : undefined;
   onPlan(plan);
+  const timeout = punchBudgetMs(plan, options.timeout ?? DEFAULT_PUNCH_TIMEOUT_MS);
   const startDelayMs = (): number => peer.startDelayMs - (performance.now() - peer.receivedAt);
 
   const candidates: Candidate[] = orderCandidates(peer.candidates, peer.observed);
@@ -108,13 +118,13 @@ async function punchWith(
   options.onPunch(punch);
 
   if (!opener) {
-    const result = await punch.run({ signal, timeout: options.timeout, startDelayMs: startDelayMs() });
+    const result = await punch.run({ signal, timeout, startDelayMs: startDelayMs() });
     return { ...result, plan };
   }
   // The opener: whichever comes first, a nomination on the endpoint's socket or on a birthday socket.
   const stop = new AbortController();
   const both = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-  const viaPunch = punch.run({ signal: both, timeout: options.timeout, startDelayMs: startDelayMs() });
+  const viaPunch = punch.run({ signal: both, timeout, startDelayMs: startDelayMs() });
   viaPunch.catch(() => stop.abort());
   const viaOpener = opener.run({ signal: both, startDelayMs: startDelayMs() + headStartMs });
   try {
@@ -190,6 +200,6 @@ function failureNote(
   }
   if (opener) return `; ${plan.technique}: ${opener.describe()} (${nats})`;
   return plan.self.kind === 'endpoint-dependent' && plan.peer.kind === 'endpoint-dependent'
-    ? ` (${nats}: a relay is needed)`
+    ? ` (${nats}: only a LAN path could work, given ${DEPENDENT_PAIR_PUNCH_MS / 1000} s; a relay is needed)`
     : ` (${nats})`;
 }
