@@ -21,8 +21,6 @@ import {
   formatAddress,
   networkError,
   ProtocolError,
-  scopedSignal,
-  TimeoutError,
   type WaitOptions,
 } from '@antt/core';
 import { warnInsecure } from '@antt/secure';
@@ -33,8 +31,9 @@ import {
   resolveTransportOptions,
   type UdpTransportOptions,
 } from './options.js';
+import { type PathChange, PathChanges } from './path-changes.js';
 import { ConnectionCore, type CoreHost } from './protocol/connection-core.js';
-import { ValidationKind, type ValidationOutcome } from './protocol/path-validation.js';
+import type { ValidationOutcome } from './protocol/path-validation.js';
 import { REFERENCE_THRESHOLD_BYTES } from './protocol/send-stream.js';
 import type { ConnectionId } from './protocol/wire.js';
 import {
@@ -61,17 +60,6 @@ export interface UdpConnectionOptions extends BaseConnectionOptions, UdpTranspor
 
 type Waiter = { resolve(): void; reject(error: Error): void };
 
-/** What `onPathChange` handlers hear: the connection now sends to `remote` instead of `previous`. */
-export interface PathChange {
-  remote: Address;
-  previous: Address;
-  /** 'peer-moved': the peer's datagrams came from a new address (a NAT rebinding); 'migrate': migrate(). */
-  reason: 'peer-moved' | 'migrate';
-}
-
-/** migrate() waits at most this long by default (a validation gives up after about 3 s by itself). */
-const DEFAULT_MIGRATE_TIMEOUT_MS = 10_000;
-
 export class UdpConnection extends BaseConnection {
   readonly transport = 'udp';
   readonly #endpoint: UdpEndpoint;
@@ -84,8 +72,7 @@ export class UdpConnection extends BaseConnection {
   #endError: Error | undefined;
   readonly #security: SecuritySource;
   #remotePeerId: string | undefined;
-  readonly #pathHandlers = new Set<(change: PathChange) => void>();
-  readonly #migrateWaiters = new Map<string, Waiter>();
+  readonly #paths = new PathChanges();
 
   constructor(options: UdpConnectionOptions) {
     super(options);
@@ -167,44 +154,19 @@ export class UdpConnection extends BaseConnection {
     if (family === 0 || !(remote.port > 0 && remote.port < 65_536)) {
       throw new AnttError(ErrorCode.INVALID_ARGUMENT, 'migrate() takes { host, port } with an IP address');
     }
-    const scope = scopedSignal(options, DEFAULT_MIGRATE_TIMEOUT_MS, `migrating to ${formatAddress(remote)}`);
-    try {
-      const attachment = this.#requireOpen();
-      if (remote.host === this.#remote.host && remote.port === this.#remote.port) return;
-      const target = { host: remote.host, port: remote.port };
-      if (!attachment.core.migrate(target, performance.now())) {
-        throw new AnttError(
-          ErrorCode.INVALID_STATE,
-          `cannot migrate the connection with ${formatAddress(this.#remote)}: ` +
-            (attachment.core.state === 'open' ? 'the peer does not support migration' : 'it is not open'),
-        );
-      }
-      this.#endpoint._kick(attachment);
-      const key = formatAddress(target);
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = (): void => {
-          this.#migrateWaiters.delete(key);
-          attachment.core.cancelMigration(target);
-          reject(scope.error());
-        };
-        scope.signal.addEventListener('abort', onAbort, { once: true });
-        this.#migrateWaiters
-          .get(key)
-          ?.reject(new AnttError(ErrorCode.ABORTED, 'superseded by another migrate()'));
-        this.#migrateWaiters.set(key, {
-          resolve: () => {
-            scope.signal.removeEventListener('abort', onAbort);
-            resolve();
-          },
-          reject: (error) => {
-            scope.signal.removeEventListener('abort', onAbort);
-            reject(error);
-          },
-        });
-      });
-    } finally {
-      scope.done();
+    const attachment = this.#requireOpen();
+    if (remote.host === this.#remote.host && remote.port === this.#remote.port) return;
+    const target = { host: remote.host, port: remote.port };
+    options.signal?.throwIfAborted();
+    if (!attachment.core.migrate(target, performance.now())) {
+      throw new AnttError(
+        ErrorCode.INVALID_STATE,
+        `cannot migrate the connection with ${formatAddress(this.#remote)}: ` +
+          (attachment.core.state === 'open' ? 'the peer does not support migration' : 'it is not open'),
+      );
     }
+    this.#endpoint._kick(attachment);
+    await this.#paths.wait(target, options, () => attachment.core.cancelMigration(target));
   }
 
   /**
@@ -212,50 +174,21 @@ export class UdpConnection extends BaseConnection {
    * it): the peer moved, or migrate() succeeded. Returns its remover.
    */
   onPathChange(handler: (change: PathChange) => void): () => void {
-    this.#pathHandlers.add(handler);
-    return () => {
-      this.#pathHandlers.delete(handler);
-    };
+    return this.#paths.on(handler);
   }
 
   #onPathValidated(outcome: ValidationOutcome): void {
-    const key = formatAddress(outcome.target);
-    const waiter = this.#migrateWaiters.get(key);
-    this.#migrateWaiters.delete(key);
-    if (!outcome.validated) {
-      waiter?.reject(
-        new TimeoutError(
-          `the new path to ${key} did not answer path validation; the connection stays with ${formatAddress(this.#remote)}`,
-        ),
-      );
-      return;
-    }
     const previous = this.#remote;
-    this.#remote = {
-      host: outcome.target.host,
-      port: outcome.target.port,
-      family: isIP(outcome.target.host) === 6 ? 'IPv6' : 'IPv4',
-    };
-    const attachment = this.#attachment;
-    if (attachment) {
-      attachment.remoteHost = outcome.target.host;
-      attachment.remotePort = outcome.target.port;
-    }
-    waiter?.resolve();
-    const change: PathChange = {
-      remote: this.#remote,
-      previous,
-      reason: outcome.kind === ValidationKind.DELIBERATE ? 'migrate' : 'peer-moved',
-    };
-    for (const handler of [...this.#pathHandlers]) {
-      try {
-        handler(change);
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
+    if (outcome.validated) {
+      const { host, port } = outcome.target;
+      this.#remote = { host, port, family: isIP(host) === 6 ? 'IPv6' : 'IPv4' };
+      const attachment = this.#attachment;
+      if (attachment) {
+        attachment.remoteHost = host;
+        attachment.remotePort = port;
       }
     }
+    this.#paths.ended(outcome, previous, this.#remote);
   }
 
   // ---- hooks ----------------------------------------------------------------------------------
@@ -426,8 +359,7 @@ export class UdpConnection extends BaseConnection {
     this.#openWaiter?.reject(reason);
     this.#openWaiter = undefined;
     for (const waiter of this.#ackWaiters.splice(0)) waiter.resolve();
-    for (const waiter of this.#migrateWaiters.values()) waiter.reject(reason);
-    this.#migrateWaiters.clear();
+    this.#paths.failAll(reason);
   }
 
   protected override _transportStats(): Partial<ConnectionStats> {
@@ -492,8 +424,7 @@ export class UdpConnection extends BaseConnection {
       return;
     }
     for (const ack of this.#ackWaiters.splice(0)) ack.resolve();
-    for (const migrating of this.#migrateWaiters.values()) migrating.reject(error ?? new ClosedError());
-    this.#migrateWaiters.clear();
+    this.#paths.failAll(error ?? new ClosedError());
     if (this.state === 'new' || this.state === 'connecting') return;
     // Not synchronously: the core may be in the middle of processing a datagram.
     queueMicrotask(() => this._finish(error));

@@ -22,7 +22,7 @@
  *
  * {@link UdpEndpoint} hosts many connections on one socket and accepts incoming ones.
  */
-export { type PathChange, UdpConnection, type UdpConnectionOptions } from './connection.js';
+export { UdpConnection, type UdpConnectionOptions } from './connection.js';
 export {
   type ForeignDatagramHandler,
   UdpEndpoint,
@@ -38,6 +38,7 @@ export {
   DEFAULT_SEND_BUFFER_BYTES,
   type UdpTransportOptions,
 } from './options.js';
+export type { PathChange } from './path-changes.js';
 export { Bbr } from './protocol/congestion/bbr.js';
 export type {
   AckEvent,
