@@ -203,6 +203,11 @@ export function parseChatArgs(argv: string[]): ParseResult {
   if (rendezvousText === undefined && peerName !== undefined) {
     throw new UsageError('--peer-name needs --rendezvous <host:port> (the server where both sides meet)');
   }
+  if (rendezvousText === undefined && values.peer === undefined && values.port === undefined) {
+    throw new UsageError(
+      'say how to reach the other side: --port <n> --peer <host:port> (its address), or --rendezvous <host:port> --name <name> (meet by name)',
+    );
+  }
   const localPort =
     rendezvousText !== undefined && values.port === undefined ? 0 : port(required(values.port, 'port'));
   const peerText = rendezvousText === undefined ? required(values.peer, 'peer') : undefined;

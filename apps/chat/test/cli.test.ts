@@ -87,6 +87,10 @@ describe('antt-chat with bad arguments', () => {
     [[...VALID, 'extra'], 'unexpected argument "extra"'],
     [['--port'], '--port needs a value'],
     [
+      ['--passphrase', 'x'],
+      'say how to reach the other side: --port <n> --peer <host:port> (its address), or',
+    ],
+    [
       ['--rendezvous', '127.0.0.1', '--name', 'alice', '--passphrase', 'x'],
       '--rendezvous must be host:port with a port from 1 to 65535, like 203.0.113.2:3478, got "127.0.0.1"',
     ],
