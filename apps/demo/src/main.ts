@@ -165,11 +165,8 @@ async function runTransport(
     result.encrypted = connected.every((one) => one.encrypted === true);
     const path = senderPath ?? connected[0]!.path;
     result.path = path.kind;
-    const how = result.encrypted ? 'encrypted, each side authenticated the other' : 'NOT encrypted';
-    const route =
-      path.kind === 'direct'
-        ? `direct path from port ${path.local.replace(/^.*:/, '')} to ${path.remote}`
-        : `relayed by the rendezvous server (${path.remote})`;
+    const how = result.encrypted ? 'encrypted, mutually authenticated' : 'NOT encrypted';
+    const route = path.kind === 'direct' ? 'direct path' : `relayed by the rendezvous server`;
     out.write(
       `${transport}: met through the rendezvous; ${route}; connected in ${ms(result.connectMs)} (${how})\n`,
     );

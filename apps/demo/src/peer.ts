@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { type Connection, formatAddress } from '@antt/core';
+import type { Connection } from '@antt/core';
 import { connect } from '@antt/nat';
 import { Identity } from '@antt/secure';
 import { CHUNK_BYTES, decode, encode, type PeerReport, type PeerTask, RTT_PROBES } from './protocol.js';
@@ -46,12 +46,7 @@ async function run(task: PeerTask): Promise<void> {
     connectMs: performance.now() - startedAt,
     encrypted: typeof secured.encrypted === 'boolean' ? secured.encrypted : undefined,
     remotePeerId: secured.remotePeerId,
-    path: {
-      kind: connection.path.kind,
-      candidate: connection.path.candidate,
-      local: formatAddress(connection.path.local),
-      remote: formatAddress(connection.path.remote),
-    },
+    path: { kind: connection.path.kind, candidate: connection.path.candidate },
   });
   if (task.role === 'sender') await send(connection, task.path);
   else await receive(connection, task.path);

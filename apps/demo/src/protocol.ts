@@ -69,7 +69,7 @@ export type PeerReport =
       encrypted: boolean | undefined;
       remotePeerId: string | undefined;
       /** How `connect()` reached the other peer: 'direct' or 'relayed', and which candidate won. */
-      path: { kind: string; candidate: string; local: string; remote: string };
+      path: { kind: string; candidate: string };
     }
   | { type: 'progress'; bytes: number }
   | {
