@@ -12,6 +12,7 @@ import {
   predictPorts,
   punchBudgetMs,
 } from './port-prediction.js';
+import { UdpPunch } from './udp-punch.js';
 
 const PUBLIC_IP = '198.51.100.7';
 const SERVER_MAIN: Address = { host: '203.0.113.2', port: 3478 };
@@ -167,4 +168,95 @@ describe('birthdayMissProbability', () => {
     expect(miss).toBeLessThan(1e-7);
     expect(miss).toBeGreaterThan(1e-8);
   });
+});
+
+describe('prediction punching between simulated NATs', () => {
+  /**
+   * The prober behind an endpoint-independent NAT (one public address, address-and-port-dependent
+   * filtering), the opener behind a sequential endpoint-dependent one: a new port per destination, the
+   * next one after `step`, with `between` other hosts' flows opened after the server saw it.
+   */
+  function network(step: number, between: number) {
+    const proberPublic: Address = { host: '198.51.100.1', port: 5000 };
+    const permits = new Set<string>();
+    const nat = new SimulatedNat('sequential', { first: 31_000, step });
+    const inbound = new Map<number, string>();
+    const send = (to: Address): Address => {
+      const from = nat.send(to);
+      inbound.set(from.port, `${to.host}:${to.port}`);
+      return from;
+    };
+    const observations = { primary: send(SERVER_MAIN), alternate: send(SERVER_ALT) };
+    nat.otherFlows(between);
+    const sides: { prober?: UdpPunch; opener?: UdpPunch } = {};
+    return {
+      proberPublic,
+      observations,
+      fromProber(bytes: Uint8Array, to: Address) {
+        permits.add(`${to.host}:${to.port}`);
+        setImmediate(() => {
+          if (to.host !== PUBLIC_IP || inbound.get(to.port) !== `${proberPublic.host}:${proberPublic.port}`)
+            return;
+          sides.opener?.handleDatagram(bytes, proberPublic);
+        });
+      },
+      fromOpener(bytes: Uint8Array, to: Address) {
+        const from = send(to);
+        setImmediate(() => {
+          if (to.host !== proberPublic.host || to.port !== proberPublic.port) return; // LAN: nowhere
+          if (permits.has(`${from.host}:${from.port}`)) sides.prober?.handleDatagram(bytes, from);
+        });
+      },
+      sides,
+      mappingTowardProber: () => nat.send(proberPublic).port,
+    };
+  }
+
+  for (const [step, between] of [
+    [1, 0],
+    [2, 5],
+  ] as const) {
+    it(`the prober meets the port it predicted (step ${step}, ${between} flows in between)`, async () => {
+      const net = network(step, between);
+      const session = Uint8Array.of(1, 1, 2, 3, 5, 8, 13, 21);
+      const proberPlan = planPunch(
+        { primary: net.proberPublic, alternate: net.proberPublic },
+        net.observations,
+      );
+      expect(proberPlan).toMatchObject({ technique: 'predict', role: 'prober' });
+      const predicted = predictPorts(proberPlan.peer).map((port) => ({
+        address: { host: PUBLIC_IP, port },
+        kind: 'predicted' as const,
+      }));
+      const prober = new UdpPunch({
+        session,
+        controlling: true,
+        candidates: [{ address: net.observations.primary, kind: 'public' }, ...predicted],
+        send: (bytes, to) => net.fromProber(bytes, to),
+      });
+      // The opener probes the prober's LAN candidates (new flows, new ports) and then its public address.
+      const opener = new UdpPunch({
+        session,
+        controlling: false,
+        candidates: [
+          { address: { host: '10.0.1.2', port: 4000 }, kind: 'lan' },
+          { address: { host: '10.0.1.3', port: 4000 }, kind: 'lan' },
+          { address: net.proberPublic, kind: 'public' },
+        ],
+        send: (bytes, to) => net.fromOpener(bytes, to),
+      });
+      net.sides.prober = prober;
+      net.sides.opener = opener;
+      const signal = AbortSignal.timeout(10_000);
+      const [atProber, atOpener] = await Promise.all([
+        prober.run({ signal, timeout: 10_000 }),
+        opener.run({ signal, timeout: 10_000 }),
+      ]);
+      expect(atProber).toMatchObject({
+        candidate: 'predicted',
+        remote: { host: PUBLIC_IP, port: net.mappingTowardProber() },
+      });
+      expect(atOpener).toMatchObject({ candidate: 'public', remote: net.proberPublic });
+    });
+  }
 });
