@@ -152,6 +152,39 @@ describe('rendezvous over TCP', () => {
     expect(server.tcpStats()!.tcp.relayedBytes).toBeGreaterThan(message.length);
   });
 
+  it('holds a relay to its rate by pausing both sides, losing nothing', async () => {
+    const { server, address } = await startServer({ relayRateBytesPerSec: 200_000, relayBurstBytes: 65_536 });
+    const a = await side(address);
+    const b = await side(address);
+    await Promise.all([
+      a.client.register({ name: 'rate', candidates: [] }, { timeout: 5_000 }),
+      b.client.register({ name: 'rate', candidates: [] }, { timeout: 5_000 }),
+    ]);
+    const [pa, pb] = await Promise.all([
+      a.client.lookup('rate', { timeout: 5_000 }),
+      b.client.lookup('rate', { timeout: 5_000 }),
+    ]);
+    await Promise.all([
+      a.client.relay(pa.session, { timeout: 5_000 }),
+      b.client.relay(pb.session, { timeout: 5_000 }),
+    ]);
+    const sa = a.channel.detach();
+    const sb = b.channel.detach();
+    cleanups.push(() => {
+      sa.destroy();
+      sb.destroy();
+    });
+    const data = randomBytes(300_000);
+    sa.end(data);
+    const chunks: Buffer[] = [];
+    sb.on('data', (chunk: Buffer) => chunks.push(chunk));
+    sb.resume(); // detach() hands the socket over paused
+    await new Promise((resolve) => sb.once('end', resolve));
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    // 300 kB over a 64 KiB bucket: the relay had to stop reading at least once.
+    expect(server.tcpStats()!.tcp.relayRatePauses).toBeGreaterThan(0);
+  });
+
   it('drops an idle relay after its idle timeout', async () => {
     const { server, address } = await startServer({ relayIdleTimeoutSec: 1 });
     const a = await side(address);

@@ -48,6 +48,8 @@ export interface TcpListenerStats {
   relaysUnpaired: number;
   relaysExpired: number;
   relayedBytes: number;
+  /** Times a relay stopped reading both sides because it was over its rate. */
+  relayRatePauses: number;
 }
 
 interface Connection {
@@ -87,6 +89,7 @@ export class RendezvousTcpListener {
     relaysUnpaired: 0,
     relaysExpired: 0,
     relayedBytes: 0,
+    relayRatePauses: 0,
   };
 
   private constructor(server: Server, core: RendezvousServerCore, options: TcpListenerOptions) {
@@ -266,6 +269,7 @@ export class RendezvousTcpListener {
     }
     if (pipe.tokens < 0 && pipe.rateTimer === undefined) {
       // TCP is lossless: instead of dropping, stop reading both sides until the bucket is positive again.
+      this.#stats.relayRatePauses++;
       for (const side of pipe.sides) side.socket.pause();
       pipe.rateTimer = setTimeout(
         () => {
