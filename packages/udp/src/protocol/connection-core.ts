@@ -15,13 +15,12 @@ import { RecordResult, readAckRanges } from './ack-ranges.js';
 import { AckScheduler } from './ack-scheduler.js';
 import { OPEN_REPLAYED } from './aead-protection.js';
 import type { CongestionControllerFactory } from './congestion/controller.js';
-import { ReceiveWindow, SendWindow } from './flow-control.js';
+import { ReceiveWindow } from './flow-control.js';
 import type { Handshake } from './handshake.js';
 import { HandshakePhase, HandshakeReceive } from './handshake-phase.js';
-import { LossDetector, type LossListener } from './loss-detection.js';
+import type { LossDetector } from './loss-detection.js';
 import { Migration } from './migration.js';
-import { Pacer } from './pacer.js';
-import { PathMtu } from './path-mtu.js';
+import type { PathMtu } from './path-mtu.js';
 import {
   PATH_DATA_BYTES,
   type PathAddress,
@@ -30,8 +29,8 @@ import {
 } from './path-validation.js';
 import { type PacketProtection, RESERVED_TAG_BYTES } from './protection.js';
 import { Reassembly, StreamResult } from './reassembly.js';
-import { SendStream } from './send-stream.js';
-import { SentFlag, type SentPackets } from './sent-packets.js';
+import type { SendStream } from './send-stream.js';
+import { Sender } from './sender.js';
 import {
   type ConnectionId,
   FrameType,
@@ -41,22 +40,15 @@ import {
   headerVersion,
   PacketType,
   ResetCode,
-  STREAM_FRAME_HEADER_BYTES,
   WIRE_VERSION,
   WireReader,
   writeHeader,
-  writeUint48,
 } from './wire.js';
 
 /** RFC 9000 §10.2: stay around for 3 × PTO after the end so late retransmissions are still acknowledged. */
 const DRAIN_PTO_MULTIPLE = 3;
 const MIN_DRAIN_MS = 50;
 const MAX_DRAIN_MS = 3_000;
-/** How often a sender blocked by the peer's window asks again (PING elicits an ACK carrying the window). */
-const MIN_BLOCKED_PROBE_MS = 10;
-const MAX_BLOCKED_PROBE_MS = 1_000;
-/** RFC 9002 §6.2.4: up to two probe packets per probe timeout. */
-const PROBES_PER_TIMEOUT = 2;
 /** Ranges an ACK frame may list, so one frame fits in any datagram. */
 const ACK_RANGE_SCRATCH = 256;
 
@@ -118,17 +110,13 @@ export const ReceiveOutcome = {
 } as const;
 export type ReceiveOutcome = (typeof ReceiveOutcome)[keyof typeof ReceiveOutcome];
 
-export class ConnectionCore implements LossListener {
+export class ConnectionCore {
   state: CoreState = 'handshake';
   readonly localId: ConnectionId;
-  readonly loss: LossDetector;
-  readonly stream = new SendStream();
   readonly reassembly: Reassembly;
   readonly #acks = new AckScheduler();
   readonly #receiveWindow: ReceiveWindow;
-  readonly #sendWindow = new SendWindow();
-  #pacer: Pacer;
-  pathMtu: PathMtu;
+  readonly #sender: Sender;
   readonly #migration: Migration;
   readonly #config: CoreConfig;
   readonly #host: CoreHost;
@@ -137,24 +125,16 @@ export class ConnectionCore implements LossListener {
   readonly #ackDelay = { micros: 0 };
 
   #nextPacketNumber = 0;
-  // Things to send.
-  #pingPending = false;
-  #probesPending = 0;
   #resetPending = false;
   #resetCode: number = ResetCode.APPLICATION;
-  // Timers.
   #lastReceiveAt: number;
-  #lastAckElicitingSentAt: number;
   #drainDeadline = Number.POSITIVE_INFINITY;
-  #blockedSince = Number.POSITIVE_INFINITY;
-  #pacingDeadline = Number.POSITIVE_INFINITY;
   #ended = false;
   readonly #phase: HandshakePhase;
 
   // Counters for stats().
   packetsSent = 0;
   packetsReceived = 0;
-  packetsRetransmitted = 0;
   duplicatesDropped = 0;
   invalidDropped = 0;
   overCapDropped = 0;
@@ -188,19 +168,33 @@ export class ConnectionCore implements LossListener {
         this.#lastReceiveAt = at;
       },
       requestPing: () => {
-        this.#pingPending = true;
+        this.#sender.pingPending = true;
       },
       describePeer: () => host.describePeer(),
     });
-    this.loss = new LossDetector(config.congestion(config.datagramBytes), this);
+    this.#sender = new Sender(
+      config,
+      {
+        takePacketNumber: () => this.#nextPacketNumber++,
+        get dataProtection() {
+          return core.#phase.dataProtection;
+        },
+        get peerId() {
+          return core.#phase.handshake.peerId;
+        },
+        onSent: (bytes) => {
+          this.packetsSent++;
+          this.bytesSentOnWire += bytes;
+        },
+        onAcked: () => host.onAcked(),
+      },
+      now,
+    );
     this.reassembly = new Reassembly(config.reassemblyBytes, config.maxMessageBytes, (m) =>
       host.onMessage(m),
     );
     this.#receiveWindow = new ReceiveWindow(config.reassemblyBytes);
-    this.#pacer = new Pacer(config.datagramBytes);
-    this.pathMtu = new PathMtu(config.datagramBytes, config.maxDatagramBytes);
     this.#lastReceiveAt = now;
-    this.#lastAckElicitingSentAt = now;
     this.#migration = new Migration({
       get state() {
         return core.state;
@@ -218,10 +212,28 @@ export class ConnectionCore implements LossListener {
       datagramBytes: config.datagramBytes,
       probeTimeoutMs: () => this.loss.probeTimeoutMs(),
       remotePath: () => host.remotePath(),
-      resetPathState: (at) => this.#resetPathState(at),
+      resetPathState: (at) => this.#sender.resetPath(at),
       sealPathPacket: (out, payloadEnd) => this.#sealUntracked(out, payloadEnd),
       onPathValidated: (outcome) => host.onPathValidated(outcome),
     });
+  }
+
+  /** Loss recovery and congestion control of the sending half. */
+  get loss(): LossDetector {
+    return this.#sender.loss;
+  }
+
+  /** The application's outgoing byte stream. */
+  get stream(): SendStream {
+    return this.#sender.stream;
+  }
+
+  get pathMtu(): PathMtu {
+    return this.#sender.pathMtu;
+  }
+
+  get packetsRetransmitted(): number {
+    return this.#sender.packetsRetransmitted;
   }
 
   /** PATH_CHALLENGE / PATH_RESPONSE state: following the peer to a new address, or moving on purpose. */
@@ -310,7 +322,7 @@ export class ConnectionCore implements LossListener {
   #open(now: number): void {
     this.state = 'open';
     // An ack-eliciting packet addressed to the peer's ID completes the peer's side of the handshake.
-    this.#pingPending = true;
+    this.#sender.pingPending = true;
     this.#lastReceiveAt = now;
     this.#host.onOpen();
   }
@@ -466,17 +478,9 @@ export class ConnectionCore implements LossListener {
     const cumulativeOffset = reader.varint();
     const flowLimit = reader.varint();
     if (!reader.ok) return this.#protocolViolation('a truncated ACK frame');
-    const ackedBefore = this.stream.ackedOffset;
-    const finAckedBefore = this.stream.finAcked;
-    this.loss.onAck(ranges, count, this.#ackDelay.micros / 1000, now);
-    this.#pacer.setRate(this.loss.cc.pacingRate(this.loss.rtt), now);
-    if (cumulativeOffset > this.stream.writeOffset)
-      return this.#protocolViolation('an ACK for data never sent');
-    this.stream.onAcked(cumulativeOffset);
-    this.#sendWindow.update(flowLimit);
-    if (this.stream.ackedOffset !== ackedBefore || this.stream.finAcked !== finAckedBefore)
-      this.#host.onAcked();
-    return true;
+    const ackDelayMs = this.#ackDelay.micros / 1000;
+    const violation = this.#sender.onAck(ranges, count, ackDelayMs, cumulativeOffset, flowLimit, now);
+    return violation === undefined || this.#protocolViolation(violation);
   }
 
   #processStream(offset: number, data: Uint8Array, fin: boolean, now: number): void {
@@ -521,14 +525,6 @@ export class ConnectionCore implements LossListener {
     this.#migration.cancel(target);
   }
 
-  #resetPathState(now: number): void {
-    const base = this.#config.datagramBytes;
-    this.loss.resetPath(this.#config.congestion(base));
-    this.pathMtu = new PathMtu(base, this.#config.maxDatagramBytes);
-    this.#pacer = new Pacer(base);
-    this.#pacer.setRate(this.loss.cc.pacingRate(this.loss.rtt), now);
-  }
-
   /** A DATA packet outside loss recovery (path probes): header, seal, counters. */
   #sealUntracked(out: Uint8Array, payloadEnd: number): number {
     const packetNumber = this.#nextPacketNumber++;
@@ -542,25 +538,6 @@ export class ConnectionCore implements LossListener {
   #invalid(): ReceiveOutcome {
     this.invalidDropped++;
     return ReceiveOutcome.INVALID;
-  }
-
-  // ---- loss listener --------------------------------------------------------------------------
-
-  onPacketAcked(sent: SentPackets, slot: number): void {
-    const flags = sent.flags[slot]!;
-    if (flags & SentFlag.FIN) this.stream.finAcked = true;
-    if (flags & SentFlag.MTU_PROBE) this.pathMtu.onProbeAcked(sent.streamOffset[slot]!, sent.timeSent[slot]!);
-  }
-
-  onPacketLost(sent: SentPackets, slot: number): void {
-    if (sent.flags[slot]! & SentFlag.MTU_PROBE) {
-      this.pathMtu.onProbeLost(sent.timeSent[slot]!);
-      return;
-    }
-    const length = sent.streamLength[slot]!;
-    if (length < 0) return;
-    this.packetsRetransmitted++;
-    this.stream.onLost(sent.streamOffset[slot]!, length, (sent.flags[slot]! & SentFlag.FIN) !== 0);
   }
 
   // ---- the application's side -----------------------------------------------------------------
@@ -634,7 +611,7 @@ export class ConnectionCore implements LossListener {
         acked: stream.ackedOffset,
         fin: stream.finOffset,
         retransmissions: stream.hasRetransmissions,
-        flowLimit: this.#sendWindow.limit,
+        flowLimit: this.#sender.sendWindow.limit,
       },
       receive: {
         read: this.reassembly.readOffset,
@@ -643,8 +620,8 @@ export class ConnectionCore implements LossListener {
         window: this.#host.receiveWindowBytes(),
       },
       unacknowledgedReceived: this.#acks.unacknowledged,
-      pacingIn: this.#pacingDeadline - now,
-      blockedFor: now - this.#blockedSince,
+      pacingIn: this.#sender.pacingDeadline - now,
+      blockedFor: now - this.#sender.blockedSince,
       nextDeadlineIn: this.nextDeadline() - now,
       lossTimerIn: this.loss.timerDeadline() - now,
     };
@@ -659,18 +636,10 @@ export class ConnectionCore implements LossListener {
     if (this.state === 'handshake') {
       return Math.min(this.#config.initiator ? Number.POSITIVE_INFINITY : at, this.#phase.deadline());
     }
-    at = Math.min(at, this.#acks.deadline());
-    at = Math.min(at, this.loss.timerDeadline(), this.#drainDeadline, this.#pacingDeadline);
-    if (this.state === 'open') at = Math.min(at, this.pathMtu.deadline(), this.#migration.deadline());
-    if (this.state === 'open')
-      at = Math.min(at, this.#lastAckElicitingSentAt + this.#config.keepAliveIntervalMs);
-    if (this.#blockedSince !== Number.POSITIVE_INFINITY)
-      at = Math.min(at, this.#blockedSince + this.#blockedProbeMs());
+    const open = this.state === 'open';
+    at = Math.min(at, this.#acks.deadline(), this.#drainDeadline, this.#sender.deadline(open));
+    if (open) at = Math.min(at, this.#migration.deadline());
     return at;
-  }
-
-  #blockedProbeMs(): number {
-    return Math.min(MAX_BLOCKED_PROBE_MS, Math.max(MIN_BLOCKED_PROBE_MS, this.loss.probeTimeoutMs()));
   }
 
   /** Runs whatever is due at `now`. */
@@ -698,32 +667,8 @@ export class ConnectionCore implements LossListener {
       return;
     }
     this.#acks.onTimeout(now);
-    this.pathMtu.onTimeout(now, this.loss.ptoCount);
     this.#migration.onTimeout(now);
-    if (now >= this.loss.timerDeadline() && this.loss.onTimeout(now)) {
-      // RFC 9002 §6.2.4: probe with data when there is some (the oldest unacknowledged first), else PING.
-      this.#probesPending = PROBES_PER_TIMEOUT;
-      const oldest = this.loss.oldestOutstandingWithData();
-      if (oldest >= 0) {
-        const sent = this.loss.sent;
-        const slot = sent.slot(oldest);
-        this.stream.onLost(
-          sent.streamOffset[slot]!,
-          sent.streamLength[slot]!,
-          (sent.flags[slot]! & SentFlag.FIN) !== 0,
-        );
-      }
-    }
-    if (this.state === 'open' && now >= this.#lastAckElicitingSentAt + this.#config.keepAliveIntervalMs) {
-      this.#pingPending = true;
-    }
-    if (
-      this.#blockedSince !== Number.POSITIVE_INFINITY &&
-      now >= this.#blockedSince + this.#blockedProbeMs()
-    ) {
-      this.#pingPending = true;
-      this.#blockedSince = now;
-    }
+    this.#sender.onTimeout(now, this.state === 'open');
   }
 
   // ---- sending --------------------------------------------------------------------------------
@@ -745,119 +690,24 @@ export class ConnectionCore implements LossListener {
     }
     const budgetEnd = HEADER_BYTES + this.#payloadBudget;
     let pos = HEADER_BYTES;
-    let flags = 0;
+    const sender = this.#sender;
     if (this.#resetPending) {
       out[pos++] = FrameType.RESET;
       out[pos++] = this.#resetCode;
       this.#resetPending = false;
       this.state = 'closed';
-      return this.#seal(out, pos, now, 0, -1, -1);
+      return sender.seal(out, pos, now, 0, -1, -1);
     }
     pos = migration.writeResponseOnCurrentPath(out, pos, budgetEnd);
-    const mtuProbe = this.state === 'open' && pos === HEADER_BYTES ? this.pathMtu.probeDue(now) : 0;
-    if (mtuProbe > 0 && mtuProbe <= out.byteLength) return this.#produceMtuProbe(out, mtuProbe, now);
-    const flowLimit = this.#sendWindow.limit;
-    const probing = this.#probesPending > 0;
-    const wantsData = this.stream.hasSendable(flowLimit);
-    let mayData = false;
-    this.#pacingDeadline = Number.POSITIVE_INFINITY;
-    if (wantsData) {
-      const cwndOpen =
-        // A packet may go while the window is not yet full (it may overshoot by less than one packet): a
-        // window smaller than one datagram, after path MTU discovery raised the size, must not starve.
-        this.loss.bytesInFlight < this.loss.cc.congestionWindow || probing;
-      if (cwndOpen) {
-        const delay = probing ? 0 : this.#pacer.delayMs(this.pathMtu.current, now);
-        if (delay <= 0) mayData = true;
-        else this.#pacingDeadline = now + delay;
-      }
+    if (this.state === 'open' && pos === HEADER_BYTES) {
+      const length = sender.produceMtuProbe(out, now);
+      if (length > 0) return length;
     }
-    if (this.#acks.due(now, mayData || this.#pingPending) && this.#acks.fits(pos, budgetEnd)) {
+    return sender.produce(out, pos, budgetEnd, now, (at, eliciting) => {
+      if (!this.#acks.due(now, eliciting) || !this.#acks.fits(at, budgetEnd)) return at;
       const readOffset = this.reassembly.readOffset;
       const limit = this.#receiveWindow.limit(readOffset, this.#host.receiveWindowBytes());
-      pos = this.#acks.write(out, pos, now, readOffset, limit);
-    }
-    let streamOffset = -1;
-    let streamLength = -1;
-    if (mayData) {
-      const room = budgetEnd - pos - STREAM_FRAME_HEADER_BYTES;
-      if (room > 0 && this.stream.nextFrame(room, flowLimit)) {
-        const stream = this.stream;
-        out[pos] = stream.frameFin ? FrameType.STREAM_FIN : FrameType.STREAM;
-        writeUint48(out, pos + 1, stream.frameOffset);
-        out[pos + 7] = stream.frameLength >>> 8;
-        out[pos + 8] = stream.frameLength;
-        pos += STREAM_FRAME_HEADER_BYTES;
-        stream.copy(stream.frameOffset, stream.frameLength, out, pos);
-        pos += stream.frameLength;
-        streamOffset = stream.frameOffset;
-        streamLength = stream.frameLength;
-        flags |= SentFlag.ACK_ELICITING | SentFlag.IN_FLIGHT;
-        if (stream.frameFin) flags |= SentFlag.FIN;
-        if (!stream.hasSendable(flowLimit)) flags |= SentFlag.APP_LIMITED;
-      }
-    }
-    if ((this.#pingPending || (probing && flags === 0)) && pos < budgetEnd) {
-      out[pos++] = FrameType.PING;
-      flags |= SentFlag.ACK_ELICITING | SentFlag.IN_FLIGHT;
-      this.#pingPending = false;
-    }
-    if (pos === HEADER_BYTES) {
-      this.#updateBlocked(now);
-      return 0;
-    }
-    if (flags & SentFlag.ACK_ELICITING && this.#probesPending > 0) this.#probesPending--;
-    return this.#seal(out, pos, now, flags, streamOffset, streamLength);
-  }
-
-  /** A PING padded to `size` bytes on the wire (RFC 8899 §4.1 probe). */
-  #produceMtuProbe(out: Uint8Array, size: number, now: number): number {
-    const payloadEnd = size - this.#phase.dataProtection.overheadBytes;
-    out[HEADER_BYTES] = FrameType.PING;
-    out.fill(FrameType.PADDING, HEADER_BYTES + 1, payloadEnd);
-    const packetNumber = this.#nextPacketNumber++;
-    writeHeader(out, PacketType.DATA, this.handshake.peerId, packetNumber);
-    const length = this.#phase.dataProtection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
-    this.packetsSent++;
-    this.bytesSentOnWire += length;
-    // Not in flight: a lost probe says nothing about congestion (RFC 8899 §4.4).
-    const slot = this.loss.onPacketSent(
-      packetNumber,
-      now,
-      length,
-      SentFlag.ACK_ELICITING | SentFlag.MTU_PROBE,
-    );
-    this.loss.sent.streamOffset[slot] = size;
-    this.pathMtu.onProbeSent(now, this.loss.probeTimeoutMs());
-    return length;
-  }
-
-  #updateBlocked(now: number): void {
-    const blocked = this.stream.isFlowBlocked(this.#sendWindow.limit) && this.loss.bytesInFlight === 0;
-    if (!blocked) this.#blockedSince = Number.POSITIVE_INFINITY;
-    else if (this.#blockedSince === Number.POSITIVE_INFINITY) this.#blockedSince = now;
-  }
-
-  #seal(
-    out: Uint8Array,
-    payloadEnd: number,
-    now: number,
-    flags: number,
-    streamOffset: number,
-    streamLength: number,
-  ): number {
-    const packetNumber = this.#nextPacketNumber++;
-    writeHeader(out, PacketType.DATA, this.handshake.peerId, packetNumber);
-    const length = this.#phase.dataProtection.seal(out, HEADER_BYTES, payloadEnd, packetNumber);
-    this.packetsSent++;
-    this.bytesSentOnWire += length;
-    if (flags & SentFlag.ACK_ELICITING) {
-      const slot = this.loss.onPacketSent(packetNumber, now, length, flags);
-      this.loss.sent.streamOffset[slot] = streamOffset;
-      this.loss.sent.streamLength[slot] = streamLength;
-      this.#pacer.onSent(length);
-      this.#lastAckElicitingSentAt = now;
-    }
-    return length;
+      return this.#acks.write(out, at, now, readOffset, limit);
+    });
   }
 }
