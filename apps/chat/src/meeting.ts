@@ -44,7 +44,15 @@ export function describePath(path: ConnectionPath | TcpConnectionPath): string {
   if (path.kind === 'direct') {
     return `path: direct to ${formatAddress(path.remote)} (${candidateWords(path.candidate, path.remote)}); ${took}`;
   }
-  return `path: relayed by the rendezvous server ${formatAddress(path.relay)} (it sees only ciphertext; at most ${formatRate(path.relayRateBytesPerSec)}) because ${path.reason}; ${took}`;
+  return `path: relayed by the rendezvous server ${formatAddress(path.relay)} (it sees only ciphertext; at most ${formatRate(path.relayRateBytesPerSec)}) because ${firstClause(path.reason)}; ${took}`;
+}
+
+/**
+ * The reason a path is relayed, as long as a line allows: "punching timed out after 3 s" without the
+ * list of probes that follows (the whole reason is in `path.reason`, shown by /status).
+ */
+function firstClause(reason: string): string {
+  return reason.split(': ')[0]!;
 }
 
 /** The stage of `connect()` an error comes from (register, exchange, punch, relay, handshake), if any. */

@@ -487,6 +487,7 @@ export class ChatSession {
         `state:       connected to ${this.#peerName} at ${remote} for ${formatDuration(performance.now() - this.#connectedAt)}`,
         `transport:   ${connection.transport} from local port ${path?.local.port ?? localPort}, ${describeProtection(connection)}`,
         ...(path ? [`path:        ${describePath(path).replace(/^path: /, '')}`] : []),
+        ...(path?.kind === 'relayed' ? [`relayed:     ${path.reason}`] : []),
         `peer id:     ${remotePeerIdOf(connection) ?? 'unknown (not authenticated)'}`,
         `rtt:         ${formatRtt(stats.rttMs ?? this.#rttMs)}${stats.minRttMs !== undefined ? ` (min ${formatRtt(stats.minRttMs)})` : ''}`,
         `sent:        ${plural(stats.messagesSent, 'message')}, ${formatBytes(stats.bytesSent)}`,

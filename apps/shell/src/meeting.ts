@@ -52,7 +52,9 @@ export function describePath(path: ConnectionPath | TcpConnectionPath): string {
     return `path: direct to ${formatAddress(path.remote)} (${which}); ${took}`;
   }
   const rate = `${(path.relayRateBytesPerSec / 1e6).toFixed(1)} MB/s`;
-  return `path: relayed by the rendezvous server ${formatAddress(path.relay)} (it sees only ciphertext; at most ${rate}) because ${path.reason}; ${took}`;
+  // "punching timed out after 3 s", without the list of probes that follows.
+  const reason = path.reason.split(': ')[0]!;
+  return `path: relayed by the rendezvous server ${formatAddress(path.relay)} (it sees only ciphertext; at most ${rate}) because ${reason}; ${took}`;
 }
 
 /** The stage of `connect()` an error comes from (register, exchange, punch, relay, handshake), if any. */
