@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { defaultCipher } from '@antt/secure';
 import type { PeerPlan, PeerResult } from './peer.js';
 
 const MiB = 1024 * 1024;
@@ -248,12 +249,17 @@ async function labPath(): Promise<{ path: PathSpec; destroy(): Promise<void> } |
   }
 }
 
+/** The record cipher both peers pick by default: ChaCha20-Poly1305 when libsodium loads. */
+function cipherLabel(): string {
+  return defaultCipher() === 'ChaChaPoly' ? 'ChaCha20-Poly1305 on libsodium' : 'AES-256-GCM on node:crypto';
+}
+
 async function main(): Promise<void> {
   const congestion = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
   console.log(
     `@antt/tcp bench: Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ` +
       `kernel congestion control ${congestion}, ${MESSAGE_BYTES / MiB} MiB messages/writes, both sides under tsx; ` +
-      '@antt/tcp is secured with a passphrase (AES-256-GCM records), @antt/tcp insecure has insecure: true',
+      `@antt/tcp is secured with a passphrase (${cipherLabel()} records), @antt/tcp insecure has insecure: true`,
   );
   const loopback = {
     launchSender: launchLocal,

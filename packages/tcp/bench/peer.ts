@@ -7,7 +7,7 @@ import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { TcpConnection } from '../src/index.js';
 
 export interface PeerPlan {
-  /** antt: secured with a passphrase (AES-256-GCM records); antt-insecure: `insecure: true`. */
+  /** antt: secured with a passphrase (the default cipher's records); antt-insecure: `insecure: true`. */
   mode: 'antt' | 'antt-insecure' | 'raw';
   side: 'send' | 'recv';
   localAddress?: string;

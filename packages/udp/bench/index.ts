@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { defaultCipher } from '@antt/secure';
 import { next, peer } from './spawn-peer.js';
 
 const MiB = 2 ** 20;
@@ -216,7 +217,8 @@ async function main(): Promise<void> {
     results.push(...(await labRows({ quick, kinds, transfer })));
   }
   console.log(
-    `\nAntt/UDP benchmark, ${new Date().toISOString()}, node ${process.version}, ${quick ? 'quick' : 'full'}`,
+    `\nAntt/UDP benchmark, ${new Date().toISOString()}, node ${process.version}, ${quick ? 'quick' : 'full'}, ` +
+      `encrypted rows sealed with ${defaultCipher() === 'ChaChaPoly' ? 'ChaCha20-Poly1305 on libsodium' : 'AES-256-GCM on node:crypto'}`,
   );
   printTable(results);
   for (const h of results.filter((r) => r.kind === 'hyperdht' && !r.failed)) {
