@@ -11,7 +11,6 @@
  */
 import { networkInterfaces } from 'node:os';
 import { type Address, AnttError, ErrorCode, formatAddress, formatMs, scopedSignal } from '@antt/core';
-import { derivePassphraseKey } from '@antt/secure';
 import { TcpConnection, type TcpConnectionOptions } from '@antt/tcp';
 import {
   type ConnectSecurityOptions,
@@ -103,12 +102,6 @@ export async function connectTcp(
   let channel: RendezvousTcpChannel | undefined;
   let client: RendezvousClient | undefined;
   let connection: TcpConnection | undefined;
-  // Stretch the passphrase (scrypt, cached per process) while registering, not while punching: the
-  // rapid SYNs at the start time need the CPU. The context is the one the connection will use.
-  if (options.passphrase !== undefined) {
-    const context = options.passphraseContext ?? meetingContext(name, options.peerName ?? name);
-    derivePassphraseKey(options.passphrase, { context }).catch(() => {});
-  }
   try {
     let at = performance.now();
     channel = await RendezvousTcpChannel.open(server, { localPort: options.localPort, signal: scope.signal });
