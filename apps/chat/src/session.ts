@@ -9,21 +9,13 @@ import type { ConnectionPath, TcpConnectionPath } from '@antt/nat';
 import type { ChatOptions } from './cli-options.js';
 import { clock, formatBytes, formatDuration, formatRtt } from './format.js';
 import { FileProblem, IncomingFile, openForSending, sendFile } from './file-transfer.js';
-import { describePath, describeStageFailure, describeWait, otherSideFlags, stageOf } from './meeting.js';
+import { describePath } from './meeting.js';
 import { type ChatMessage, decodeMessage, encodeMessage, MAX_TEXT_CHARS } from './messages.js';
 import type { Screen } from './screen.js';
-import { describeAuthFailure, describeProtection, remotePeerIdOf, type SecurityOptions } from './security.js';
-import { type ConnectionPlan, openConnection, releaseConnection } from './transport.js';
+import { describeProtection, remotePeerIdOf, type SecurityOptions } from './security.js';
+import { type ConnectionPlan, releaseConnection } from './transport.js';
+import { PeerWaiter } from './waiting.js';
 
-/**
- * Each transport connect to an address gives up after this; the chat then tries again until
- * --connect-timeout. Through a rendezvous one attempt waits the whole time (the server tells when the
- * peer comes; a new registration every few seconds would only race the peer's lookup).
- */
-const ATTEMPT_TIMEOUT_MS = 10_000;
-/** Pause after an attempt that failed fast (the peer's port refused), so retries do not spin. */
-const RETRY_DELAY_MS = 1_000;
-const STILL_WAITING_EVERY_MS = 60_000;
 /** Lines kept for a peer that is away; past this a line is refused, visibly. */
 export const MAX_QUEUED_LINES = 100;
 /** The connected line waits this long for the round-trip probe before printing without it. */
@@ -53,20 +45,18 @@ export class ChatSession {
   readonly #myPeerId: string;
   readonly #screen: Screen;
   readonly #quit = new AbortController();
+  readonly #waiter: PeerWaiter;
   readonly #idPrefix = randomBytes(6).toString('base64url');
   #lineCounter = 0;
   #exitCode = 0;
 
   #connection: Connection | undefined;
   #connectedAt = 0;
-  #waitingSince = performance.now();
   #peerName = 'peer';
   #pingSentAt = 0;
   #rttMs: number | undefined;
   #announced = false;
   #everConnected = false;
-  /** The local port was ours once, so "in use" later is the system still releasing it. */
-  #everBound = false;
 
   readonly #queue: Line[] = [];
   readonly #unacked = new Map<string, string>();
@@ -93,6 +83,7 @@ export class ChatSession {
       ...(role ? { role } : {}),
     };
     this.#screen = screen;
+    this.#waiter = new PeerWaiter(options, this.#plan, (text) => this.#system(text), this.#quit.signal);
   }
 
   get quitting(): boolean {
@@ -137,120 +128,13 @@ export class ChatSession {
   // ---- connecting ------------------------------------------------------------------------------
 
   async #waitForPeer(): Promise<Connection | undefined> {
-    const { peerText, transport, connectTimeoutMs, rendezvous } = this.#options;
-    this.#waitingSince = performance.now();
-    const deadline = this.#waitingSince + connectTimeoutMs;
-    this.#system(
-      `waiting for ${rendezvous ? describeWait(rendezvous) : `peer ${peerText} over ${transport}`} ... (gives up after ${formatDuration(connectTimeoutMs)}; Ctrl-C to quit)`,
-    );
-    const reminder = setInterval(() => {
-      this.#system(
-        `still waiting for ${rendezvous ? '' : 'peer '}${peerText} (${formatDuration(performance.now() - this.#waitingSince)} so far)`,
-      );
-    }, STILL_WAITING_EVERY_MS);
-    try {
-      return await this.#attemptUntil(deadline);
-    } finally {
-      clearInterval(reminder);
+    const outcome = await this.#waiter.wait();
+    if (outcome === 'gave-up') {
+      this.#exitCode = 1;
+      this.#quit.abort();
+      return undefined;
     }
-  }
-
-  async #attemptUntil(deadline: number): Promise<Connection | undefined> {
-    const { rendezvous } = this.#options;
-    let lastProblem = '';
-    // Until the rendezvous server has answered once, attempts stay short so an unreachable server is
-    // said within seconds; after that one attempt waits for the peer as long as it takes.
-    let serverAnswered = false;
-    while (!this.quitting) {
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) {
-        this.#system(this.#gaveUp(serverAnswered));
-        this.#exitCode = 1;
-        this.#quit.abort();
-        return undefined;
-      }
-      const startedAt = performance.now();
-      try {
-        const timeout = rendezvous && serverAnswered ? remaining : Math.min(ATTEMPT_TIMEOUT_MS, remaining);
-        const connection = await openConnection(this.#plan, { timeout, signal: this.#quit.signal });
-        this.#everBound = true;
-        const path = (connection as { path?: ConnectionPath | TcpConnectionPath }).path;
-        if (path) this.#system(describePath(path));
-        return connection;
-      } catch (error) {
-        if (this.quitting) return undefined;
-        if (stageOf(error) !== undefined && stageOf(error) !== 'register') serverAnswered = true;
-        const problem = this.#connectProblem(error);
-        if (problem === 'fatal') return undefined;
-        // Said once per cause: the same failure with other counts or times is not news.
-        if (problem && withoutNumbers(problem) !== withoutNumbers(lastProblem)) {
-          this.#system(`${problem}; still trying`);
-        }
-        lastProblem = problem ?? lastProblem;
-        const spent = performance.now() - startedAt;
-        if (spent < RETRY_DELAY_MS) await sleep(RETRY_DELAY_MS - spent, this.#quit.signal);
-      }
-    }
-    return undefined;
-  }
-
-  #gaveUp(serverAnswered: boolean): string {
-    const { peerText, connectTimeoutMs, rendezvous } = this.#options;
-    const within = `within ${formatDuration(connectTimeoutMs)} (--connect-timeout)`;
-    if (!rendezvous) {
-      return `gave up: ${peerText} did not answer ${within}. Is it running, with --peer pointing here and the same --transport?`;
-    }
-    if (!serverAnswered) {
-      return `gave up: the rendezvous server ${rendezvous.serverText} did not answer ${within}. Is antt-rendezvous running there, and is UDP to it allowed?`;
-    }
-    return `gave up: ${peerText} did not come ${within}. Is it running, with --rendezvous ${rendezvous.serverText} and ${otherSideFlags(rendezvous)}?`;
-  }
-
-  /** `undefined`: the peer is simply not there yet. A string: worth telling the person. */
-  #connectProblem(error: unknown): string | 'fatal' | undefined {
-    if (!AnttError.is(error)) return `could not connect: ${String(error)}`;
-    // Through a rendezvous every failed stage is news (the server unreachable, punching, the relay)
-    // except the peer not being registered yet, which the waiting line already says.
-    const stage = stageOf(error);
-    if (stage === 'exchange' && error.code === ErrorCode.TIMEOUT) return undefined;
-    if (stage !== undefined && error.code !== ErrorCode.AUTH && error.code !== ErrorCode.NETWORK) {
-      return describeStageFailure(error);
-    }
-    switch (error.code) {
-      case ErrorCode.TIMEOUT:
-      case ErrorCode.REFUSED:
-      case ErrorCode.RESET:
-      case ErrorCode.CLOSED:
-        return undefined;
-      case ErrorCode.NETWORK:
-        // After a connection ended, the system may hold the port a moment longer: retry then.
-        if (/EADDRINUSE/.test(error.message) && !this.#everBound && this.#options.localPort !== 0) {
-          this.#fatal(
-            new Error(
-              `port ${this.#options.localPort} is already in use (another antt-chat?); pick another --port`,
-            ),
-          );
-          return 'fatal';
-        }
-        if (/EACCES/.test(error.message)) {
-          this.#fatal(new Error(`not allowed to use port ${this.#options.localPort}; pick one above 1023`));
-          return 'fatal';
-        }
-        return `network problem: ${error.message}`;
-      case ErrorCode.AUTH:
-        return `the peer could not be authenticated: ${describeAuthFailure(error.message)}`;
-      case ErrorCode.INVALID_ARGUMENT:
-        this.#fatal(error);
-        return 'fatal';
-      default:
-        return `could not connect: ${error.message}`;
-    }
-  }
-
-  #fatal(error: unknown): void {
-    this.#system(`cannot continue: ${error instanceof Error ? error.message : String(error)}`);
-    this.#exitCode = 1;
-    this.#quit.abort();
+    return outcome;
   }
 
   // ---- connected -------------------------------------------------------------------------------
@@ -497,7 +381,7 @@ export class ChatSession {
         lines.push(`resent:      ${plural(stats.retransmissions, 'packet')}`);
     } else {
       lines.push(
-        `state:       waiting for ${this.#options.rendezvous ? '' : 'peer '}${peerText} over ${transport} for ${formatDuration(performance.now() - this.#waitingSince)}`,
+        `state:       waiting for ${this.#options.rendezvous ? '' : 'peer '}${peerText} over ${transport} for ${formatDuration(performance.now() - this.#waiter.waitingSince)}`,
       );
     }
     lines.push(
@@ -542,10 +426,6 @@ export function cleanForTerminal(text: string): string {
   return text.replace(/[\p{Cc}\u2028\u2029]/gu, (char) => (char === '\t' ? '    ' : '?'));
 }
 
-function withoutNumbers(text: string): string {
-  return text.replace(/\d+(\.\d+)?/g, '#');
-}
-
 function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
@@ -557,17 +437,4 @@ function unquote(text: string): string {
 
 function expandHome(path: string): string {
   return path === '~' || path.startsWith('~/') ? `${process.env.HOME ?? ''}${path.slice(1)}` : path;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }
