@@ -85,7 +85,12 @@ export async function serve(
     }
     const left = deadline - Date.now();
     if (left <= 0) {
-      log(`nobody came within --connect-timeout ${config.connectTimeoutMs! / 1000} s; stopping`);
+      const within = `within --connect-timeout ${config.connectTimeoutMs! / 1000} s; stopping`;
+      log(
+        rendezvous && !serverAnswered
+          ? `the rendezvous server ${rendezvous.serverText} did not answer ${within}`
+          : `nobody came ${within}`,
+      );
       return 1;
     }
     let connection: Connection;

@@ -5,6 +5,7 @@
  * and logged, --no-exec; peer ids instead of a passphrase (allowed, not allowed, server id checked).
  * Over TCP: a smaller round trip.
  */
+import { createSocket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -428,6 +429,32 @@ describe('through a rendezvous server', () => {
       await rendezvous.close();
     }
   }, 60_000);
+
+  it('a server whose rendezvous does not answer logs the register stage, and stops at --connect-timeout saying so', async () => {
+    const silent = createSocket('udp4');
+    await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', () => resolve()));
+    try {
+      const at = `127.0.0.1:${silent.address().port}`;
+      const name = `unheard${++sessions}`;
+      tmux.start(
+        name,
+        shell('serve', '--rendezvous', at, '--name', 'office', '--passphrase', 'x', '--connect-timeout', '3'),
+        join(dir, 'root'),
+      );
+      expect(await tmux.waitForExit(name, 20_000)).toBe(1);
+      const log = tmux.screen(name);
+      expect(log).toMatch(
+        new RegExp(
+          `could not connect \\(register stage\\): rendezvous server ${at.replace(/\./g, '\\.')} unreachable: no answer to \\d+ REGISTER requests`,
+        ),
+      );
+      expect(log).toContain(
+        `the rendezvous server ${at} did not answer within --connect-timeout 3 s; stopping`,
+      );
+    } finally {
+      silent.close();
+    }
+  }, 30_000);
 
   it('a client whose server never registers: one line naming the exchange stage, exit 1', async () => {
     const rendezvous = await RendezvousServer.listen({ host: '127.0.0.1', port: 0 });
