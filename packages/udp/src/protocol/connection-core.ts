@@ -11,22 +11,18 @@
  */
 import { type AnttError, formatMs, ProtocolError, ResetError, TimeoutError } from '@antt/core';
 import type { SecureContext } from '@antt/secure';
-import { RecordResult, readAckRanges } from './ack-ranges.js';
+import { RecordResult } from './ack-ranges.js';
 import { AckScheduler } from './ack-scheduler.js';
 import { OPEN_REPLAYED } from './aead-protection.js';
 import type { CongestionControllerFactory } from './congestion/controller.js';
 import { ReceiveWindow } from './flow-control.js';
+import { type FrameHandler, FrameRead, FrameReader } from './frame-reader.js';
 import type { Handshake } from './handshake.js';
 import { HandshakePhase, HandshakeReceive } from './handshake-phase.js';
 import type { LossDetector } from './loss-detection.js';
 import { Migration } from './migration.js';
 import type { PathMtu } from './path-mtu.js';
-import {
-  PATH_DATA_BYTES,
-  type PathAddress,
-  type PathValidator,
-  type ValidationOutcome,
-} from './path-validation.js';
+import type { PathAddress, PathValidator, ValidationOutcome } from './path-validation.js';
 import { type PacketProtection, RESERVED_TAG_BYTES } from './protection.js';
 import { Reassembly, StreamResult } from './reassembly.js';
 import type { SendStream } from './send-stream.js';
@@ -41,7 +37,6 @@ import {
   PacketType,
   ResetCode,
   WIRE_VERSION,
-  WireReader,
   writeHeader,
 } from './wire.js';
 
@@ -49,8 +44,6 @@ import {
 const DRAIN_PTO_MULTIPLE = 3;
 const MIN_DRAIN_MS = 50;
 const MAX_DRAIN_MS = 3_000;
-/** Ranges an ACK frame may list, so one frame fits in any datagram. */
-const ACK_RANGE_SCRATCH = 256;
 
 export type CoreState = 'handshake' | 'open' | 'draining' | 'closed';
 
@@ -120,9 +113,8 @@ export class ConnectionCore {
   readonly #migration: Migration;
   readonly #config: CoreConfig;
   readonly #host: CoreHost;
-  readonly #reader = new WireReader();
-  readonly #ackRanges: number[] = new Array(ACK_RANGE_SCRATCH).fill(0);
-  readonly #ackDelay = { micros: 0 };
+  readonly #frames = new FrameReader();
+  readonly #frameHandler: FrameHandler;
 
   #nextPacketNumber = 0;
   #resetPending = false;
@@ -195,6 +187,25 @@ export class ConnectionCore {
     );
     this.#receiveWindow = new ReceiveWindow(config.reassemblyBytes);
     this.#lastReceiveAt = now;
+    this.#frameHandler = {
+      get stopped() {
+        return core.state === 'closed';
+      },
+      onAck: (ranges, count, ackDelayMs, cumulativeOffset, flowLimit, at) =>
+        ranges[0]! >= this.#nextPacketNumber
+          ? 'an ACK for a packet never sent'
+          : this.#sender.onAck(ranges, count, ackDelayMs, cumulativeOffset, flowLimit, at),
+      onStream: (offset, data, fin, at) => this.#processStream(offset, data, fin, at),
+      onPathFrame: (frameType, data) => this.#migration.onPathFrame(frameType, data),
+      onReset: (code) =>
+        this.#end(
+          new ResetError(
+            code === ResetCode.PROTOCOL
+              ? `${host.describePeer()} reset the connection: it saw a protocol violation from this end`
+              : `${host.describePeer()} reset the connection`,
+          ),
+        ),
+    };
     this.#migration = new Migration({
       get state() {
         return core.state;
@@ -427,60 +438,9 @@ export class ConnectionCore {
 
   /** Returns whether the packet was ack-eliciting. */
   #processFrames(datagram: Uint8Array, payloadEnd: number, now: number): boolean {
-    const reader = this.#reader;
-    reader.reset(datagram, HEADER_BYTES, payloadEnd);
-    let ackEliciting = false;
-    while (reader.remaining > 0 && this.state !== 'closed') {
-      const frameType = reader.uint8();
-      if (frameType === FrameType.PADDING) break;
-      if (frameType === FrameType.PING) {
-        ackEliciting = true;
-      } else if (frameType === FrameType.ACK) {
-        if (!this.#processAck(reader, now)) return false;
-      } else if (frameType === FrameType.STREAM || frameType === FrameType.STREAM_FIN) {
-        ackEliciting = true;
-        const offset = reader.uint48();
-        const length = reader.uint16();
-        if (!reader.ok || length > reader.remaining)
-          return this.#protocolViolation('a truncated STREAM frame');
-        const data = datagram.subarray(reader.pos, reader.pos + length);
-        reader.pos += length;
-        this.#processStream(offset, data, frameType === FrameType.STREAM_FIN, now);
-      } else if (frameType === FrameType.PATH_CHALLENGE || frameType === FrameType.PATH_RESPONSE) {
-        if (reader.remaining < PATH_DATA_BYTES) return this.#protocolViolation('a truncated path frame');
-        const data = datagram.subarray(reader.pos, reader.pos + PATH_DATA_BYTES);
-        reader.pos += PATH_DATA_BYTES;
-        this.#migration.onPathFrame(frameType, data);
-      } else if (frameType === FrameType.RESET) {
-        const code = reader.uint8();
-        this.#end(
-          new ResetError(
-            code === ResetCode.PROTOCOL
-              ? `${this.#host.describePeer()} reset the connection: it saw a protocol violation from this end`
-              : `${this.#host.describePeer()} reset the connection`,
-          ),
-        );
-        return false;
-      } else {
-        return this.#protocolViolation(`an unknown frame type 0x${frameType.toString(16)}`);
-      }
-    }
-    if (!reader.ok) return this.#protocolViolation('a truncated frame');
-    return ackEliciting;
-  }
-
-  #processAck(reader: WireReader, now: number): boolean {
-    const ranges = this.#ackRanges;
-    const count = readAckRanges(reader, ranges, this.#ackDelay);
-    if (count < 0) return this.#protocolViolation('a malformed ACK frame');
-    if (ranges[0]! >= this.#nextPacketNumber)
-      return this.#protocolViolation('an ACK for a packet never sent');
-    const cumulativeOffset = reader.varint();
-    const flowLimit = reader.varint();
-    if (!reader.ok) return this.#protocolViolation('a truncated ACK frame');
-    const ackDelayMs = this.#ackDelay.micros / 1000;
-    const violation = this.#sender.onAck(ranges, count, ackDelayMs, cumulativeOffset, flowLimit, now);
-    return violation === undefined || this.#protocolViolation(violation);
+    const read = this.#frames.read(datagram, payloadEnd, now, this.#frameHandler);
+    if (read === FrameRead.VIOLATION) return this.#protocolViolation(this.#frames.violation);
+    return read === FrameRead.ACK_ELICITING;
   }
 
   #processStream(offset: number, data: Uint8Array, fin: boolean, now: number): void {
