@@ -29,6 +29,11 @@ export interface ConnectionSecurityOptions {
   /** Per-connection override of the endpoint's allow list. */
   allowedPeers?: AllowedPeers;
   replayWindow?: number | false;
+  /**
+   * The transport's preferred cipher, used when the endpoint's options name none (else defaultCipher()).
+   * Only the initiator's choice counts; the responder follows it.
+   */
+  cipher?: CipherName;
 }
 
 export class SecureContext {
@@ -84,7 +89,7 @@ export class SecureContext {
       ...(options.prologue ? { prologue: options.prologue } : {}),
       ...(allowedPeers ? { allowedPeers } : {}),
       ...(this.psk ? { psk: this.psk } : {}),
-      ...(this.cipher ? { cipher: this.cipher } : {}),
+      ...((this.cipher ?? options.cipher) ? { cipher: this.cipher ?? options.cipher } : {}),
       ...(options.replayWindow !== undefined ? { replayWindow: options.replayWindow } : {}),
     });
   }

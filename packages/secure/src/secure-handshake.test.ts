@@ -4,7 +4,7 @@ import { Identity } from './identity.js';
 import { derivePassphraseKey } from './passphrase.js';
 import { chooseRoles } from './roles.js';
 import { SecureContext } from './secure-context.js';
-import { SecureHandshake, type SecureHandshakeOptions } from './secure-handshake.js';
+import { defaultCipher, SecureHandshake, type SecureHandshakeOptions } from './secure-handshake.js';
 
 const alice = Identity.generate();
 const bob = Identity.generate();
@@ -230,6 +230,24 @@ describe('SecureHandshake', () => {
     run(i, r);
     expect(i.remotePeerId).toBe(server.peerId);
     await expect(SecureContext.create({ identity: bob })).rejects.toThrow(/say who may connect/);
+  });
+
+  it("takes the transport's cipher unless the endpoint names one; the responder follows", async () => {
+    const plain = await SecureContext.create({ identity: alice, acceptAnyPeer: true });
+    const chacha = await SecureContext.create({ identity: bob, acceptAnyPeer: true, cipher: 'ChaChaPoly' });
+    const cases = [
+      [plain, chacha, 'AESGCM'],
+      [chacha, plain, 'ChaChaPoly'],
+    ] as const;
+    for (const [initiatorSide, responderSide, expected] of cases) {
+      const i = initiatorSide.handshake({ role: 'initiator', transport: 'tcp', cipher: 'AESGCM' });
+      const r = responderSide.handshake({ role: 'responder', transport: 'tcp', cipher: 'AESGCM' });
+      run(i, r);
+      expect([i.cipher, r.cipher]).toEqual([expected, expected]);
+    }
+    const i = plain.handshake({ role: 'initiator', transport: 'udp' });
+    run(i, chacha.handshake({ role: 'responder', transport: 'udp', cipher: 'AESGCM' }));
+    expect(i.cipher).toBe(defaultCipher());
   });
 
   it('SecureHandshake.create derives the passphrase key', async () => {
