@@ -370,6 +370,8 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
     return connection as PunchedConnection;
   } catch (error) {
     connection?.destroy();
+    // The UNREGISTER must leave before the socket closes, or the name stays taken until it expires.
+    await client?.close();
     if (ownsEndpoint) await endpoint?.close();
     await birthdayEndpoint?.close();
     if (

@@ -38,6 +38,25 @@ describe('connect() on loopback', () => {
     );
   });
 
+  it('a connect() that fails unregisters before it closes its socket: the name is free at once', async () => {
+    server = await RendezvousServer.listen({ host: '127.0.0.1', port: 0 });
+    const failed = await connect({
+      rendezvous: `127.0.0.1:${server.address.port}`,
+      name: 'left-alone',
+      peerName: 'never-comes',
+      passphrase: 'p',
+      lanAddresses: ['127.0.0.1'],
+      timeout: 1500,
+    }).catch((error: unknown) => error);
+    expect(failed).toMatchObject({ code: 'ANTT_ERR_TIMEOUT' });
+    // One datagram on loopback: without the UNREGISTER the registration would stay for its 60 s lifetime.
+    const deadline = Date.now() + 3000;
+    while (server.stats().registrations > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(server.stats().registrations).toBe(0);
+  });
+
   it('a wrong passphrase fails in the handshake stage', async () => {
     server = await RendezvousServer.listen({ host: '127.0.0.1', port: 0 });
     const common = {

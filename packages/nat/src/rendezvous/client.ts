@@ -388,30 +388,37 @@ export class RendezvousClient {
     }
   }
 
-  /** Stops refreshing and tells the server to forget this registration (best effort, one datagram). */
-  close(): void {
-    if (this.#closed) return;
+  /**
+   * Stops refreshing and tells the server to forget this registration (best effort, one datagram).
+   * Resolves once that datagram is handed to the socket (or failed to be), so a caller that closes the
+   * socket next can await it: an UNREGISTER lost that way leaves the name taken until it expires.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
     this.#closing.abort();
     if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
-    if (this.#registered) {
-      const bytes = encodeRendezvousMessage({
-        type: MessageType.UNREGISTER,
-        transactionId: newTransactionId(),
-        cookie: this.#cookie,
-        instance: this.instance,
-        name: this.#registered.name,
-      });
-      this.#sendQuietly(bytes);
-    }
+    if (!this.#registered) return Promise.resolve();
+    const bytes = encodeRendezvousMessage({
+      type: MessageType.UNREGISTER,
+      transactionId: newTransactionId(),
+      cookie: this.#cookie,
+      instance: this.instance,
+      name: this.#registered.name,
+    });
+    return this.#sendQuietly(bytes);
   }
 
   /** Losses are what retransmission is for: a failed send (closed socket, unreachable) is one of them. */
-  #sendQuietly(bytes: Uint8Array, to: Address = this.server): void {
+  #sendQuietly(bytes: Uint8Array, to: Address = this.server): Promise<void> {
     try {
-      void Promise.resolve(this.#send(bytes, to)).catch(() => {});
+      return Promise.resolve(this.#send(bytes, to)).then(
+        () => {},
+        () => {},
+      );
     } catch {
       // as above
+      return Promise.resolve();
     }
   }
 
@@ -444,7 +451,7 @@ export class RendezvousClient {
     this.#refreshTimer = setTimeout(
       () => {
         if (this.#closed) return;
-        this.#sendQuietly(this.#registerBytes(registered));
+        void this.#sendQuietly(this.#registerBytes(registered));
         this.#scheduleRefresh();
       },
       (registered.ttlSec * 1000) / 3,
@@ -486,7 +493,7 @@ export class RendezvousClient {
       const transmit = (): void => {
         const bytes = makeRequest(transactionId);
         onAttempt?.();
-        this.#sendQuietly(bytes, to);
+        void this.#sendQuietly(bytes, to);
         timer = setTimeout(transmit, rto);
         rto = Math.min(MAX_RTO_MS, rto * 2);
       };
