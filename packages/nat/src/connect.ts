@@ -231,13 +231,13 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
   let connection: UdpConnection | undefined;
   /** An endpoint on a winning birthday socket (see punch/birthday.ts), owned by this call. */
   let birthdayEndpoint: UdpEndpoint | undefined;
+  let punch: UdpPunch | undefined;
   try {
     endpoint ??= await UdpEndpoint.bind({ port: options.localPort ?? 0, ...securityOptions(options) });
     const raw = datagramEndpoint(endpoint);
     const local = raw.address!;
     const send = (bytes: Uint8Array, to: Address) => raw.sendDatagram(bytes, to);
     client = new RendezvousClient(server, send);
-    let punch: UdpPunch | undefined;
     removeHandler = raw.onForeignDatagram((bytes, from) => {
       if (!isRendezvousMessage(bytes)) return;
       if (client?.handleDatagram(bytes, from)) return;
@@ -385,6 +385,8 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
     throw error;
   } finally {
     removeHandler?.();
+    // A NOMINATE still unacknowledged stops repeating: the handshake is done (or failed).
+    punch?.close();
     client?.close();
     scope.done();
     // The registered socket carried no connection: it closes once its UNREGISTER is out.

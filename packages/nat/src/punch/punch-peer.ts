@@ -23,6 +23,7 @@ import {
 } from '../rendezvous/protocol.js';
 import { BIRTHDAY_PROBES_PER_SEC, BIRTHDAY_SOCKETS, BirthdayOpener, BirthdaySpray } from './birthday.js';
 import {
+  classifyMapping,
   DEPENDENT_PAIR_PUNCH_MS,
   describeMapping,
   PREDICTION_HEAD_START_MS,
@@ -80,12 +81,30 @@ async function punchWith(
 ): Promise<PeerPunchResult> {
   const { client, peer, signal } = options;
   const own = await options.ownMapping;
-  // Only worth a round trip when the server has the extension (it answered on its alternate port).
-  const mapping: SessionMapping | undefined = own.alternate
-    ? await client.peerMapping(peer.session, { signal })
+  let plan: PunchPlan | undefined;
+  const early = own.alternate
+    ? probeEarly(options, own, () => failureNote(plan, undefined, undefined))
     : undefined;
-  const plan = mapping ? planPunch(mapping.self, mapping.peer) : undefined;
+  try {
+    // Only worth a round trip when the server has the extension (it answered on its alternate port).
+    const mapping: SessionMapping | undefined = own.alternate
+      ? await client.peerMapping(peer.session, { signal })
+      : undefined;
+    plan = mapping ? planPunch(mapping.self, mapping.peer) : undefined;
+  } catch (error) {
+    early?.stop();
+    throw error;
+  }
   onPlan(plan);
+  if (early) {
+    if (plan?.technique === 'standard') {
+      early.punch.releaseNomination();
+      return { ...(await early.result), plan };
+    }
+    // Prediction or birthday: the technique's own punch, from the synchronised start, takes over.
+    early.stop();
+    await early.result.catch(() => {});
+  }
   const timeout = punchBudgetMs(plan, options.timeout ?? DEFAULT_PUNCH_TIMEOUT_MS);
   const startDelayMs = (): number => peer.startDelayMs - (performance.now() - peer.receivedAt);
 
@@ -163,6 +182,45 @@ async function punchWith(
     stop.abort();
     await Promise.allSettled([viaPunch, viaOpener]);
   }
+}
+
+/**
+ * This side's NAT maps endpoint-independently: probing the peer's candidates cannot disturb the
+ * mapping the server saw, so it starts now instead of at the server's synchronised start, while the
+ * technique is still being asked for (nominations wait for it). Retransmitted probes make up for the
+ * peer's NAT not being open yet; only prediction and birthday rely on both sides starting together, and
+ * they take over with their own punch when the plan says so. Undefined when this side's NAT is not
+ * known to be endpoint-independent.
+ */
+function probeEarly(
+  options: PunchPeerOptions,
+  own: OwnMapping,
+  note: () => string,
+): { punch: UdpPunch; result: Promise<PunchResult>; stop: () => void } | undefined {
+  if (classifyMapping(own).kind !== 'endpoint-independent') return undefined;
+  const { peer } = options;
+  const punch = new UdpPunch({
+    session: peer.session,
+    controlling: peer.controlling,
+    candidates: orderCandidates(peer.candidates, peer.observed),
+    send: options.send,
+    holdNomination: true,
+    resolveOnNominate: true,
+    failureNote: note,
+  });
+  options.onPunch(punch);
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const result = punch.run({ signal, timeout: options.timeout ?? DEFAULT_PUNCH_TIMEOUT_MS });
+  result.catch(() => {});
+  return {
+    punch,
+    result,
+    stop: () => {
+      stop.abort();
+      punch.close();
+    },
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Address } from '@antt/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type Candidate, PunchError, type PunchResult, UdpPunch } from './udp-punch.js';
+import { decodeRendezvousMessage, MessageType } from '../rendezvous/protocol.js';
+import { type Candidate, PunchError, type PunchResult, UdpPunch, type UdpPunchOptions } from './udp-punch.js';
 
 const A: Address = { host: '203.0.113.10', port: 40_000 };
 const B: Address = { host: '203.0.113.20', port: 50_000 };
@@ -11,9 +12,14 @@ const PUNCH_TIMEOUT_MS = 3_000;
  * Two punches joined by a network with a fixed one-way delay and no NAT: what A sends to B's address
  * reaches B `oneWayMs` later, from A's address, and back. Time is Vitest's fake clock.
  */
-function pair(oneWayMs: number): { a: UdpPunch; b: UdpPunch } {
+function pair(
+  oneWayMs: number,
+  extra: Partial<UdpPunchOptions> = {},
+  drop: (bytes: Uint8Array) => boolean = () => false,
+): { a: UdpPunch; b: UdpPunch } {
   const candidates = (address: Address): Candidate[] => [{ address, kind: 'public' }];
   const deliver = (to: () => UdpPunch, from: Address) => (bytes: Uint8Array) => {
+    if (drop(bytes)) return;
     const copy = bytes.slice();
     setTimeout(() => to().handleDatagram(copy, from), oneWayMs);
   };
@@ -22,14 +28,47 @@ function pair(oneWayMs: number): { a: UdpPunch; b: UdpPunch } {
     controlling: true,
     candidates: candidates(B),
     send: deliver(() => b, A),
+    ...extra,
   });
   const b: UdpPunch = new UdpPunch({
     session: SESSION,
     controlling: false,
     candidates: candidates(A),
     send: deliver(() => a, B),
+    ...extra,
   });
   return { a, b };
+}
+
+/** A NOMINATE (not its ACK): flags byte after the header and session (see protocol.ts PROBE). */
+function isNominate(bytes: Uint8Array): boolean {
+  const message = decodeRendezvousMessage(bytes);
+  return message.type === MessageType.PROBE && message.nominate && !message.ack;
+}
+
+/** Runs both sides; resolves with when (fake clock, ms from the start) each one settled. */
+async function settleTimes(
+  a: UdpPunch,
+  b: UdpPunch,
+  beforeAdvance: () => void = () => {},
+): Promise<{ ra: PunchResult; rb: PunchResult; atA: number; atB: number }> {
+  const started = performance.now();
+  let atA = Number.NaN;
+  let atB = Number.NaN;
+  const both = Promise.all([
+    a.run({ timeout: PUNCH_TIMEOUT_MS }).then((r) => {
+      atA = performance.now() - started;
+      return r;
+    }),
+    b.run({ timeout: PUNCH_TIMEOUT_MS }).then((r) => {
+      atB = performance.now() - started;
+      return r;
+    }),
+  ]);
+  beforeAdvance();
+  await vi.advanceTimersByTimeAsync(PUNCH_TIMEOUT_MS + 1_000);
+  const [ra, rb] = await both;
+  return { ra, rb, atA, atB };
 }
 
 async function punchBoth(oneWayMs: number): Promise<[PunchResult | PunchError, PunchResult | PunchError]> {
@@ -62,6 +101,56 @@ describe('UdpPunch over a network with delay', () => {
       expect(rb).toMatchObject({ remote: A, candidate: 'public' });
     });
   }
+
+  // 100 ms one way: a round trip of 200 ms. Probe and ACK take one; the NOMINATE's ACK another.
+  it('resolveOnNominate: the controlling side goes with its first NOMINATE, a round trip earlier', async () => {
+    const plain = pair(100);
+    const before = await settleTimes(plain.a, plain.b);
+    const fast = pair(100, { resolveOnNominate: true });
+    const after = await settleTimes(fast.a, fast.b);
+    expect(after.ra).toMatchObject({ remote: B });
+    expect(after.rb).toMatchObject({ remote: A });
+    expect(before.atA).toBeGreaterThanOrEqual(400);
+    // Probe + ACK (200 ms) and the LAN grace, not a second round trip.
+    expect(after.atA).toBeLessThan(300);
+    expect(after.atA).toBeLessThan(before.atA - 150);
+    // The controlled side still learns the path from the NOMINATE, half a round trip later.
+    expect(after.atB).toBeGreaterThanOrEqual(after.atA + 100);
+    fast.a.close();
+  });
+
+  it('resolveOnNominate: a lost NOMINATE is repeated after the controlling side resolved', async () => {
+    let nominatesDropped = 0;
+    const { a, b } = pair(100, { resolveOnNominate: true }, (bytes) => {
+      if (!isNominate(bytes) || nominatesDropped >= 3) return false;
+      nominatesDropped++;
+      return true;
+    });
+    const { ra, rb, atA, atB } = await settleTimes(a, b);
+    expect(nominatesDropped).toBe(3);
+    expect(ra).toMatchObject({ remote: B });
+    expect(rb).toMatchObject({ remote: A });
+    // B was nominated by a repeat that left after A had settled.
+    expect(atB).toBeGreaterThan(atA + 100);
+  });
+
+  it('holdNomination: nothing is nominated until releaseNomination(), then the validated path', async () => {
+    let nominates = 0;
+    const { a, b } = pair(20, { holdNomination: true }, (bytes) => {
+      if (isNominate(bytes)) nominates++;
+      return false;
+    });
+    const { ra, rb, atA } = await settleTimes(a, b, () => {
+      setTimeout(() => {
+        expect(nominates).toBe(0);
+        a.releaseNomination();
+      }, 1_000);
+    });
+    expect(atA).toBeGreaterThanOrEqual(1_000);
+    expect(nominates).toBeGreaterThan(0);
+    expect(ra).toMatchObject({ remote: B });
+    expect(rb).toMatchObject({ remote: A });
+  });
 
   it('without a peer, the controlling side times out with a PunchError that says what it tried', async () => {
     const lonely = new UdpPunch({

@@ -70,6 +70,20 @@ export interface UdpPunchOptions {
   learnCandidate?: (from: Address) => CandidateKind | undefined;
   /** Appended to the timeout message: what else was tried. */
   failureNote?: () => string;
+  /**
+   * Probe and answer, but nominate nothing until `releaseNomination()`: punch-peer.ts starts probing
+   * while it still asks the server which technique the pair needs, so that round trip hides under the
+   * probes' instead of preceding them.
+   */
+  holdNomination?: boolean;
+  /**
+   * The controlling side resolves with its first NOMINATE instead of waiting a round trip for its ACK,
+   * and repeats it (until acknowledged, `close()`, or the punch timeout) while the connection's
+   * handshake follows it on the same path. The other side still connects only once nominated, over the
+   * nominated pair, so both use one path; the handshake cannot complete over a path the peer was not
+   * nominated on.
+   */
+  resolveOnNominate?: boolean;
 }
 
 /** Punching gave up; `tried` lists what was probed. */
@@ -119,12 +133,33 @@ export class UdpPunch {
   readonly #learned: Candidate[] = [];
   #chosen: ((result: Candidate) => void) | undefined;
   #probesSent = 0;
-  /** Set on the controlled side once nominated, and on the controlling side once the NOMINATE is acked. */
+  /**
+   * Set on the controlled side once nominated, and on the controlling side once the NOMINATE is acked
+   * (or, with `resolveOnNominate`, sent).
+   */
   #result: Candidate | undefined;
+  #nominationHeld: boolean;
+  #nominationAcked = false;
+  /** Repeats the NOMINATE after run() resolved with `resolveOnNominate`. */
+  #nominateTimer: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(options: UdpPunchOptions) {
     this.#options = options;
     this.#session = bytesHex(options.session);
+    this.#nominationHeld = options.holdNomination === true;
+  }
+
+  /** The technique is known: the controlling side may nominate its preferred validated path. */
+  releaseNomination(): void {
+    this.#nominationHeld = false;
+  }
+
+  /** Stops repeating a NOMINATE that was never acknowledged (idempotent). */
+  close(): void {
+    this.#closed = true;
+    if (this.#nominateTimer) clearTimeout(this.#nominateTimer);
+    this.#nominateTimer = undefined;
   }
 
   /** Feed datagrams from the socket; returns true for this session's PROBEs. */
@@ -150,8 +185,10 @@ export class UdpPunch {
     }
     const nonce = bytesHex(probe.transactionId);
     if (probe.nominate) {
-      if (this.#options.controlling && this.#nominateNonces.has(nonce) && this.#result === undefined) {
-        this.#finish({ address: from, kind: this.#kindOf(from) });
+      if (this.#options.controlling && this.#nominateNonces.has(nonce)) {
+        this.#nominationAcked = true;
+        this.close();
+        if (this.#result === undefined) this.#finish({ address: from, kind: this.#kindOf(from) });
       }
       return true;
     }
@@ -181,12 +218,17 @@ export class UdpPunch {
         const onAbort = (): void => reject(scope.error());
         scope.signal.addEventListener('abort', onAbort, { once: true });
         const tick = (): void => {
-          if (this.#result) return;
+          if (this.#result || this.#closed) return;
           const validated = this.#preferred();
-          if (this.#options.controlling && validated) {
-            firstValidatedAt ??= performance.now();
+          if (validated) firstValidatedAt ??= performance.now();
+          if (this.#options.controlling && validated && !this.#nominationHeld) {
             // A LAN path wins outright; a public one waits a moment for a LAN path still in flight.
-            if (validated.kind === 'lan' || performance.now() - firstValidatedAt >= LAN_GRACE_MS) {
+            if (validated.kind === 'lan' || performance.now() - firstValidatedAt! >= LAN_GRACE_MS) {
+              if (this.#options.resolveOnNominate) {
+                this.#keepNominating(validated, started + (options.timeout || DEFAULT_PUNCH_TIMEOUT_MS));
+                this.#finish(validated);
+                return;
+              }
               this.#nominate(validated);
               timer = setTimeout(tick, NOMINATE_INTERVAL_MS);
               return;
@@ -252,6 +294,19 @@ export class UdpPunch {
     const transactionId = new Uint8Array(randomBytes(TRANSACTION_ID_BYTES));
     this.#sentProbes.set(bytesHex(transactionId), candidate);
     this.#sendProbe(candidate.address, { transactionId, ack: false, nominate: false });
+  }
+
+  /** NOMINATE now and every NOMINATE_INTERVAL_MS until acknowledged, closed, or `untilMs`. */
+  #keepNominating(candidate: Candidate, untilMs: number): void {
+    const repeat = (): void => {
+      this.#nominateTimer = undefined;
+      if (this.#closed || this.#nominationAcked || performance.now() >= untilMs) return;
+      this.#nominate(candidate);
+      this.#nominateTimer = setTimeout(repeat, NOMINATE_INTERVAL_MS);
+      // Whoever owns the punch closes it; a forgotten one must not hold the process open.
+      this.#nominateTimer.unref?.();
+    };
+    repeat();
   }
 
   #nominate(candidate: Candidate): void {
