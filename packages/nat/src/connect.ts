@@ -251,8 +251,15 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
     );
     const registerMs = performance.now() - at;
     // Beside the lookup: where the server's second port sees this socket (endpoint-dependent or not).
-    const ownMapping = client.discoverMapping(registration.observed, { signal: scope.signal });
-    ownMapping.catch(() => {});
+    let onAlternateQuery!: () => void;
+    const alternateQueried = new Promise<void>((resolve) => {
+      onAlternateQuery = resolve;
+    });
+    const ownMapping = client.discoverMapping(registration.observed, {
+      signal: scope.signal,
+      onAlternateQuery,
+    });
+    ownMapping.catch(() => {}).finally(onAlternateQuery);
 
     at = performance.now();
     const peer = await client.lookup(options.peerName ?? name, {
@@ -270,6 +277,7 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
           client,
           peer,
           ownMapping,
+          alternateQueried,
           send,
           onPunch: (created) => {
             punch = created;

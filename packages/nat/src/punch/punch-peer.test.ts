@@ -22,7 +22,12 @@ const sequential = (address: Address) => ({
  * Runs punchPeer against a fake rendezvous client and a silent peer; returns when (fake clock, ms after
  * PEER-INFO) each PROBE left. Nobody answers, so it ends in a PunchError.
  */
-async function probeTimes(self: SessionMapping['self'], peer: SessionMapping['peer']): Promise<number[]> {
+async function probeTimes(
+  self: SessionMapping['self'],
+  peer: SessionMapping['peer'],
+  /** When discoverMapping() resolves, and when its alternate-port query left (undefined: not said). */
+  timing: { ownMappingMs: number; alternateQueriedMs?: number } = { ownMappingMs: 0 },
+): Promise<number[]> {
   const receivedAt = performance.now();
   const sentAt: number[] = [];
   const client = {
@@ -42,7 +47,12 @@ async function probeTimes(self: SessionMapping['self'], peer: SessionMapping['pe
   const outcome = punchPeer({
     client,
     peer: info,
-    ownMapping: Promise.resolve(own),
+    ownMapping: new Promise((resolve) => setTimeout(() => resolve(own), timing.ownMappingMs)),
+    ...(timing.alternateQueriedMs === undefined
+      ? {}
+      : {
+          alternateQueried: new Promise<void>((resolve) => setTimeout(resolve, timing.alternateQueriedMs)),
+        }),
     send: (bytes) => {
       const message = decodeRendezvousMessage(bytes);
       if (message.type === MessageType.PROBE && !message.ack) sentAt.push(performance.now() - receivedAt);
@@ -69,6 +79,16 @@ describe('punchPeer: when probing starts', () => {
     expect(sentAt.length).toBeGreaterThan(0);
     // Before the server's answer on the technique, too: that round trip hides under the probes'.
     expect(sentAt[0]).toBeLessThan(MAPPING_ANSWER_MS);
+  });
+
+  it('it starts once the alternate-port query left, before its own mapping is known', async () => {
+    const sentAt = await probeTimes(endpointIndependent(SELF), endpointIndependent(PEER), {
+      ownMappingMs: 80,
+      alternateQueriedMs: 10,
+    });
+    expect(sentAt.length).toBeGreaterThan(0);
+    expect(sentAt[0]).toBeGreaterThanOrEqual(10);
+    expect(sentAt[0]).toBeLessThan(80);
   });
 
   it('behind an endpoint-dependent NAT (prediction) it keeps the synchronised start', async () => {

@@ -53,6 +53,11 @@ export interface PunchPeerOptions extends WaitOptions {
   peer: PeerInfo;
   /** This socket's mapping, as `client.discoverMapping()` found it (started beside the lookup). */
   ownMapping: Promise<OwnMapping>;
+  /**
+   * Resolves once `discoverMapping()`'s query to the server's alternate port has left (or discovery
+   * ended): from then on probes cannot change what that port sees, so probing may start early.
+   */
+  alternateQueried?: Promise<void>;
   send: (bytes: Uint8Array, to: Address) => void | Promise<void>;
   /** Called with the UdpPunch before it runs, so the caller can feed it the endpoint's datagrams. */
   onPunch: (punch: UdpPunch) => void;
@@ -80,12 +85,21 @@ async function punchWith(
   onPlan: (plan: PunchPlan | undefined) => void,
 ): Promise<PeerPunchResult> {
   const { client, peer, signal } = options;
-  const own = await options.ownMapping;
   let plan: PunchPlan | undefined;
-  const early = own.alternate
-    ? probeEarly(options, own, () => failureNote(plan, undefined, undefined))
-    : undefined;
+  // Probing starts early unless this side's NAT is already known not to map endpoint-independently
+  // (or the server has no alternate port, so the technique will not be known).
+  const known = await Promise.race([
+    options.ownMapping,
+    (options.alternateQueried ?? options.ownMapping).then(() => undefined),
+  ]);
+  const notIndependent =
+    known !== undefined && (!known.alternate || classifyMapping(known).kind !== 'endpoint-independent');
+  const early = notIndependent
+    ? undefined
+    : probeEarly(options, () => failureNote(plan, undefined, undefined));
+  let own: OwnMapping;
   try {
+    own = await options.ownMapping;
     // Only worth a round trip when the server has the extension (it answered on its alternate port).
     const mapping: SessionMapping | undefined = own.alternate
       ? await client.peerMapping(peer.session, { signal })
@@ -97,7 +111,7 @@ async function punchWith(
   }
   onPlan(plan);
   if (early) {
-    if (plan?.technique === 'standard') {
+    if (plan?.technique === 'standard' && plan.self.kind === 'endpoint-independent') {
       early.punch.releaseNomination();
       return { ...(await early.result), plan };
     }
@@ -185,19 +199,17 @@ async function punchWith(
 }
 
 /**
- * This side's NAT maps endpoint-independently: probing the peer's candidates cannot disturb the
- * mapping the server saw, so it starts now instead of at the server's synchronised start, while the
- * technique is still being asked for (nominations wait for it). Retransmitted probes make up for the
- * peer's NAT not being open yet; only prediction and birthday rely on both sides starting together, and
- * they take over with their own punch when the plan says so. Undefined when this side's NAT is not
- * known to be endpoint-independent.
+ * Probing from PEER-INFO on, instead of at the server's synchronised start, while the technique is still
+ * being asked for: nothing is nominated (or accepted as nominated) before it is known. Safe once the
+ * query to the server's alternate port has left: a probe can no longer shift the mapping that port sees,
+ * which port prediction starts from. Retransmitted probes make up for the peer's NAT not being open yet.
+ * Kept only when the plan is standard and this side's NAT maps endpoint-independently; prediction and
+ * birthday rely on both sides starting together, and take over with their own punch.
  */
 function probeEarly(
   options: PunchPeerOptions,
-  own: OwnMapping,
   note: () => string,
-): { punch: UdpPunch; result: Promise<PunchResult>; stop: () => void } | undefined {
-  if (classifyMapping(own).kind !== 'endpoint-independent') return undefined;
+): { punch: UdpPunch; result: Promise<PunchResult>; stop: () => void } {
   const { peer } = options;
   const punch = new UdpPunch({
     session: peer.session,

@@ -119,6 +119,16 @@ describe('UdpPunch over a network with delay', () => {
     fast.a.close();
   });
 
+  // 110 ms one way: the first ACK arrives at 220 ms, between two 50 ms probe rounds (200, 250).
+  it('the controlling side nominates 30 ms (the LAN grace) after the first ACK, not at a later round', async () => {
+    const { a, b } = pair(110, { resolveOnNominate: true });
+    const { ra, atA } = await settleTimes(a, b);
+    expect(ra).toMatchObject({ remote: B });
+    expect(atA).toBeGreaterThanOrEqual(250);
+    expect(atA).toBeLessThanOrEqual(251);
+    a.close();
+  });
+
   it('resolveOnNominate: a lost NOMINATE is repeated after the controlling side resolved', async () => {
     let nominatesDropped = 0;
     const { a, b } = pair(100, { resolveOnNominate: true }, (bytes) => {
@@ -144,10 +154,46 @@ describe('UdpPunch over a network with delay', () => {
       setTimeout(() => {
         expect(nominates).toBe(0);
         a.releaseNomination();
+        b.releaseNomination();
       }, 1_000);
     });
     expect(atA).toBeGreaterThanOrEqual(1_000);
     expect(nominates).toBeGreaterThan(0);
+    expect(ra).toMatchObject({ remote: B });
+    expect(rb).toMatchObject({ remote: A });
+  });
+
+  it('holdNomination: a NOMINATE that arrives before the technique is known is not acknowledged', async () => {
+    let nominateAcks = 0;
+    const link = (to: () => UdpPunch, from: Address) => (bytes: Uint8Array) => {
+      const message = decodeRendezvousMessage(bytes);
+      if (message.type === MessageType.PROBE && message.nominate && message.ack) nominateAcks++;
+      const copy = bytes.slice();
+      setTimeout(() => to().handleDatagram(copy, from), 20);
+    };
+    const a: UdpPunch = new UdpPunch({
+      session: SESSION,
+      controlling: true,
+      candidates: [{ address: B, kind: 'public' }],
+      send: link(() => held, A),
+      resolveOnNominate: true,
+    });
+    // Only the controlled side still waits for its technique.
+    const held: UdpPunch = new UdpPunch({
+      session: SESSION,
+      controlling: false,
+      candidates: [{ address: A, kind: 'public' }],
+      send: link(() => a, B),
+      holdNomination: true,
+    });
+    const { ra, rb, atB } = await settleTimes(a, held, () => {
+      setTimeout(() => {
+        expect(nominateAcks).toBe(0);
+        held.releaseNomination();
+      }, 500);
+    });
+    expect(atB).toBeGreaterThanOrEqual(500);
+    expect(nominateAcks).toBeGreaterThan(0);
     expect(ra).toMatchObject({ remote: B });
     expect(rb).toMatchObject({ remote: A });
   });

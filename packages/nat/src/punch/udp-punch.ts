@@ -143,6 +143,10 @@ export class UdpPunch {
   /** Repeats the NOMINATE after run() resolved with `resolveOnNominate`. */
   #nominateTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** When the first path validated: the LAN grace runs from there. */
+  #firstValidatedAt: number | undefined;
+  /** Runs the next round at once (set while run() is probing). */
+  #wake: (() => void) | undefined;
 
   constructor(options: UdpPunchOptions) {
     this.#options = options;
@@ -153,6 +157,7 @@ export class UdpPunch {
   /** The technique is known: the controlling side may nominate its preferred validated path. */
   releaseNomination(): void {
     this.#nominationHeld = false;
+    if (this.#validated.length > 0) this.#wake?.();
   }
 
   /** Stops repeating a NOMINATE that was never acknowledged (idempotent). */
@@ -174,6 +179,8 @@ export class UdpPunch {
       return true;
     }
     if (bytesHex(probe.session) !== this.#session) return true;
+    // Not before the technique is known (the other side nominated first): unanswered, it comes again.
+    if (probe.nominate && !probe.ack && this.#nominationHeld) return true;
     if (!probe.ack) {
       // Answer every PROBE, even after choosing: the peer's own validation needs our ACK. Same size.
       this.#sendProbe(from, { transactionId: probe.transactionId, ack: true, nominate: probe.nominate });
@@ -195,7 +202,11 @@ export class UdpPunch {
     const candidate = this.#sentProbes.get(nonce);
     // The ACK must come from where the PROBE went: that pair works both ways.
     if (candidate && sameAddress(candidate.address, from)) {
-      if (!this.#validated.some((c) => sameAddress(c.address, from))) this.#validated.push(candidate);
+      if (!this.#validated.some((c) => sameAddress(c.address, from))) {
+        this.#validated.push(candidate);
+        this.#firstValidatedAt ??= performance.now();
+        if (this.#options.controlling && !this.#nominationHeld) this.#wake?.();
+      }
     }
     return true;
   }
@@ -208,7 +219,6 @@ export class UdpPunch {
     const scope = scopedSignal(options, DEFAULT_PUNCH_TIMEOUT_MS, 'hole punching');
     const tried = this.#options.candidates;
     let timer: NodeJS.Timeout | undefined;
-    let firstValidatedAt: number | undefined;
     const started = performance.now();
     try {
       const chosen = await new Promise<Candidate>((resolve, reject) => {
@@ -220,10 +230,11 @@ export class UdpPunch {
         const tick = (): void => {
           if (this.#result || this.#closed) return;
           const validated = this.#preferred();
-          if (validated) firstValidatedAt ??= performance.now();
-          if (this.#options.controlling && validated && !this.#nominationHeld) {
+          const mayNominate = this.#options.controlling && validated && !this.#nominationHeld;
+          const graceLeftMs = LAN_GRACE_MS - (performance.now() - (this.#firstValidatedAt ?? 0));
+          if (mayNominate) {
             // A LAN path wins outright; a public one waits a moment for a LAN path still in flight.
-            if (validated.kind === 'lan' || performance.now() - firstValidatedAt! >= LAN_GRACE_MS) {
+            if (validated.kind === 'lan' || graceLeftMs <= 0) {
               if (this.#options.resolveOnNominate) {
                 this.#keepNominating(validated, started + (options.timeout || DEFAULT_PUNCH_TIMEOUT_MS));
                 this.#finish(validated);
@@ -238,7 +249,12 @@ export class UdpPunch {
           for (const candidate of this.#learned) this.#probe(candidate);
           for (const candidate of this.#options.extraProbes?.(performance.now()) ?? [])
             this.#probe(candidate);
-          timer = setTimeout(tick, validated ? LAN_GRACE_MS / 3 : PROBE_INTERVAL_MS);
+          timer = setTimeout(tick, mayNominate ? Math.min(graceLeftMs, PROBE_INTERVAL_MS) : PROBE_INTERVAL_MS);
+        };
+        // A path validated (or the nomination released) between rounds: decide now, not at the next round.
+        this.#wake = () => {
+          clearTimeout(timer);
+          timer = setTimeout(tick, 0);
         };
         timer = setTimeout(tick, Math.max(0, options.startDelayMs ?? 0));
       });
@@ -265,6 +281,7 @@ export class UdpPunch {
     } finally {
       if (timer) clearTimeout(timer);
       this.#chosen = undefined;
+      this.#wake = undefined;
       scope.done();
     }
   }

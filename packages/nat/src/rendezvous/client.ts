@@ -329,7 +329,13 @@ export class RendezvousClient {
    * Never rejects on silence: an older server, or a lost alternate port, gives a mapping without
    * `alternate` (unknown behaviour) after at most MAPPING_QUERY_TIMEOUT_MS.
    */
-  async discoverMapping(observed: Address, options: WaitOptions = {}): Promise<OwnMapping> {
+  async discoverMapping(
+    observed: Address,
+    options: WaitOptions & {
+      /** Called when the query to the alternate port first leaves (see punch-peer.ts, early probing). */
+      onAlternateQuery?: () => void;
+    } = {},
+  ): Promise<OwnMapping> {
     const scope = scopedSignal(options, MAPPING_QUERY_TIMEOUT_MS, 'learning the NAT mapping');
     const query = (id: Uint8Array) =>
       encodeRendezvousMessage({
@@ -346,7 +352,13 @@ export class RendezvousClient {
       this.#alternatePort = main.otherPort;
       const alternatePort = main.otherPort;
       const to = { host: this.server.host, port: alternatePort };
-      const other = await this.#transact(query, isInfo, scope.signal, undefined, to);
+      let queried = false;
+      const onAttempt = (): void => {
+        if (queried) return;
+        queried = true;
+        options.onAlternateQuery?.();
+      };
+      const other = await this.#transact(query, isInfo, scope.signal, onAttempt, to);
       if (other?.type !== MessageType.MAPPING_INFO) return { ...unknown, alternatePort };
       return { primary: main.observed, alternate: other.observed, alternatePort };
     } finally {
