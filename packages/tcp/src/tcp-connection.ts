@@ -37,9 +37,10 @@ import { encodeHello, FrameType, type Hello, NONCE_BYTES, type Role } from './wi
 /** `_connect` gives up this much before the caller's deadline so its own, more specific error wins. */
 /**
  * Records carry up to 1 MiB, so the per-call cost that makes libsodium's ChaCha20-Poly1305 the better
- * choice for datagrams hardly counts here, and node's AES-256-GCM (AES-NI) streams faster: with
- * ChaChaPoly each side spent ~20 % more CPU per 256 MiB in `pnpm bench --quick` (shared 2-core EPYC,
- * node 20). The initiator's choice counts; an endpoint's own `cipher` option still wins.
+ * choice for datagrams hardly counts here (each record is a fresh buffer, whose page faults cost as
+ * much as the cipher), and node's AES-256-GCM (AES-NI) came out cheaper: with ChaChaPoly each side spent
+ * 10-20 % more CPU per 256 MiB in `pnpm bench --quick` (shared 2-vCPU EPYC, node 20, four runs each).
+ * The initiator's choice counts; an endpoint's own `cipher` option still wins.
  */
 const RECORD_CIPHER: CipherName = 'AESGCM';
 const DEADLINE_MARGIN_MAX_MS = 250;
