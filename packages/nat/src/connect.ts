@@ -315,8 +315,13 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
     birthdayEndpoint = punched?.endpoint;
     const connectionEndpoint = birthdayEndpoint ?? endpoint;
 
+    // The nominated side learns the other's connection ID first (its INIT follows the NOMINATE): it
+    // starts the Noise handshake, half a round trip before the nominating side could.
+    const preferredHandshakeRole =
+      punched && !punched.endpoint && punch ? (punch.controlling ? 'responder' : 'initiator') : undefined;
     at = performance.now();
     connection = new UdpConnection({
+      ...(preferredHandshakeRole ? { preferredHandshakeRole } : {}),
       ...options.connection,
       ...securityOptions(options),
       passphraseContext: options.passphraseContext ?? meetingContext(name, peer.peerName),

@@ -5,7 +5,6 @@
  * Secured by default: a Noise handshake (@antt/secure) proves who is at the other end, and every DATA
  * datagram after it is sealed. `insecure: true` turns that off, for benchmarks and debugging only.
  */
-import { randomFillSync } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -33,6 +32,7 @@ import {
 } from './options.js';
 import { type PathChange, PathChanges } from './path-changes.js';
 import { ConnectionCore, type CoreHost } from './protocol/connection-core.js';
+import { randomConnectionId } from './protocol/handshake.js';
 import type { ValidationOutcome } from './protocol/path-validation.js';
 import { REFERENCE_THRESHOLD_BYTES } from './protocol/send-stream.js';
 import type { ConnectionId } from './protocol/wire.js';
@@ -56,6 +56,13 @@ export interface UdpConnectionOptions extends BaseConnectionOptions, UdpTranspor
   localPort?: number;
   /** Address of the private endpoint. Default: all interfaces of the remote's family. */
   localHost?: string;
+  /**
+   * The Noise role this side would rather have, when the caller knows which side learns the other's
+   * connection ID first (that side saves half a round trip by initiating; `@antt/nat` sets it on both
+   * sides of a punched path). Roles still follow from the two random connection IDs, so any peer works;
+   * when both sides prefer the same role it is random as without. Default: random.
+   */
+  preferredHandshakeRole?: 'initiator' | 'responder';
 }
 
 type Waiter = { resolve(): void; reject(error: Error): void };
@@ -73,6 +80,7 @@ export class UdpConnection extends BaseConnection {
   readonly #security: SecuritySource;
   #remotePeerId: string | undefined;
   readonly #paths = new PathChanges();
+  readonly #preferredRole: 'initiator' | 'responder' | undefined;
 
   constructor(options: UdpConnectionOptions) {
     super(options);
@@ -83,6 +91,14 @@ export class UdpConnection extends BaseConnection {
       );
     }
     this.#transport = resolveTransportOptions(options);
+    const role = options.preferredHandshakeRole;
+    if (role !== undefined && role !== 'initiator' && role !== 'responder') {
+      throw new AnttError(
+        ErrorCode.INVALID_ARGUMENT,
+        `option preferredHandshakeRole must be 'initiator' or 'responder', got ${String(role)}`,
+      );
+    }
+    this.#preferredRole = role;
     this.#security =
       options.endpoint && !hasSecurityOptions(options)
         ? options.endpoint._securitySource()
@@ -271,7 +287,7 @@ export class UdpConnection extends BaseConnection {
     for (;;) {
       const core = new ConnectionCore(
         {
-          localId: randomConnectionId(),
+          localId: randomConnectionId(this.#preferredRole),
           initiator,
           datagramBytes: this.#transport.datagramBytes,
           maxDatagramBytes: maxDatagramBytesFor(this.#transport, this.#remote.host),
@@ -487,13 +503,6 @@ export function acceptConnection(
 ): Attachment {
   const connection = new UdpConnection({ ...options, remote, endpoint });
   return connection._acceptFrom(peerId);
-}
-
-function randomConnectionId(): ConnectionId {
-  const bytes = new Uint32Array(2);
-  do randomFillSync(bytes);
-  while (bytes[0] === 0 && bytes[1] === 0);
-  return { hi: bytes[0]!, lo: bytes[1]! };
 }
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -154,6 +154,11 @@ export class UdpPunch {
     this.#nominationHeld = options.holdNomination === true;
   }
 
+  /** This side picks the path and nominates it (the other side takes the nomination). */
+  get controlling(): boolean {
+    return this.#options.controlling;
+  }
+
   /** The technique is known: the controlling side may nominate its preferred validated path. */
   releaseNomination(): void {
     this.#nominationHeld = false;

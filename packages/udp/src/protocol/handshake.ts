@@ -6,6 +6,7 @@
  * RFC 9000 §14.1): it gives a listener whose peer has not proved its address yet a budget of three times
  * that for its handshake replies (anti-amplification), and checks that the path carries the base size.
  */
+import { randomFillSync } from 'node:crypto';
 import type { PacketProtection } from './protection.js';
 import {
   type ConnectionId,
@@ -20,6 +21,25 @@ import {
 /** First INIT retransmission; doubles up to {@link MAX_INIT_RETRY_MS}. */
 export const INITIAL_INIT_RETRY_MS = 200;
 export const MAX_INIT_RETRY_MS = 1_000;
+
+/** The top bit of a connection ID's high word: the larger ID starts the Noise handshake. */
+const ROLE_BIT = 0x8000_0000;
+
+/**
+ * A random receive connection ID (never all zeros). `preferredRole`: `'initiator'` sets the top bit,
+ * `'responder'` clears it, so against a peer that prefers the other role (or picks at random) the Noise
+ * roles come out as wished half a round trip sooner, with the unchanged rule (noise-exchange.ts: the
+ * larger ID initiates) and 63 random bits left.
+ */
+export function randomConnectionId(preferredRole?: 'initiator' | 'responder'): ConnectionId {
+  const words = new Uint32Array(2);
+  do {
+    randomFillSync(words);
+    if (preferredRole === 'initiator') words[0] = (words[0]! | ROLE_BIT) >>> 0;
+    else if (preferredRole === 'responder') words[0] = words[0]! & ~ROLE_BIT;
+  } while (words[0] === 0 && words[1] === 0);
+  return { hi: words[0]!, lo: words[1]! };
+}
 
 export class Handshake {
   readonly localId: ConnectionId;
