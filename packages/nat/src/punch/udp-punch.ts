@@ -139,6 +139,8 @@ export class UdpPunch {
    */
   #result: Candidate | undefined;
   #nominationHeld: boolean;
+  /** The latest NOMINATE that arrived while held. */
+  #heldNomination: { transactionId: Uint8Array; from: Address } | undefined;
   #nominationAcked = false;
   /** Repeats the NOMINATE after run() resolved with `resolveOnNominate`. */
   #nominateTimer: NodeJS.Timeout | undefined;
@@ -162,6 +164,15 @@ export class UdpPunch {
   /** The technique is known: the controlling side may nominate its preferred validated path. */
   releaseNomination(): void {
     this.#nominationHeld = false;
+    const held = this.#heldNomination;
+    this.#heldNomination = undefined;
+    if (held && !this.#options.controlling && this.#result === undefined) {
+      // The other side nominated while this side still asked for the technique: take it now instead
+      // of waiting for its next repeat (which would also find the handshake's first datagram dropped).
+      this.#sendProbe(held.from, { transactionId: held.transactionId, ack: true, nominate: true });
+      this.#finish({ address: held.from, kind: this.#kindOf(held.from) });
+      return;
+    }
     if (this.#validated.length > 0) this.#wake?.();
   }
 
@@ -184,8 +195,12 @@ export class UdpPunch {
       return true;
     }
     if (bytesHex(probe.session) !== this.#session) return true;
-    // Not before the technique is known (the other side nominated first): unanswered, it comes again.
-    if (probe.nominate && !probe.ack && this.#nominationHeld) return true;
+    // Not before the technique is known (the other side nominated first): unanswered for now; taken
+    // (and answered) at releaseNomination(), else the repeat that comes next.
+    if (probe.nominate && !probe.ack && this.#nominationHeld) {
+      this.#heldNomination = { transactionId: probe.transactionId, from: { host: from.host, port: from.port } };
+      return true;
+    }
     if (!probe.ack) {
       // Answer every PROBE, even after choosing: the peer's own validation needs our ACK. Same size.
       this.#sendProbe(from, { transactionId: probe.transactionId, ack: true, nominate: probe.nominate });
