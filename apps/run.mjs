@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const app = process.argv[2];
-const appDir = app && /^[a-z-]+$/.test(app) ? fileURLToPath(new URL(`./${app}/`, import.meta.url)) : undefined;
+const appDir =
+  app && /^[a-z-]+$/.test(app) ? fileURLToPath(new URL(`./${app}/`, import.meta.url)) : undefined;
 if (!appDir || !existsSync(`${appDir}package.json`)) {
   process.stderr.write(`usage: node apps/run.mjs <app> [args...]; "${app ?? ''}" is not an app in apps/\n`);
   process.exit(2);
@@ -27,7 +28,8 @@ const build = spawnSync(turbo, ['run', 'build', `--filter=@antt/${app}...`, '--o
 });
 if (build.error || build.status !== 0) {
   process.stderr.write('failed\n');
-  if (build.error) process.stderr.write(`could not run turbo (${build.error.message}); run pnpm install first\n`);
+  if (build.error)
+    process.stderr.write(`could not run turbo (${build.error.message}); run pnpm install first\n`);
   else process.stderr.write(`${build.stdout}${build.stderr}`);
   process.exit(1);
 }

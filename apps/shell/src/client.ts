@@ -19,6 +19,7 @@ import {
 } from './cli.js';
 import { openConnection, pathOf, peerInfo } from './connection.js';
 import { formatBytes, splitWords, WordsError } from './format.js';
+import { greetServer, RefusedError, type WelcomeInfo } from './greeting.js';
 import {
   describeMeeting,
   describePath,
@@ -27,7 +28,6 @@ import {
   STAGE_PREFIX,
   stageOf,
 } from './meeting.js';
-import { greetServer, RefusedError, type WelcomeInfo } from './greeting.js';
 import { Progress } from './progress.js';
 import {
   bytes,

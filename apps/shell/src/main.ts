@@ -6,8 +6,8 @@
  */
 import { AnttError, ErrorCode } from '@antt/core';
 import { Identity } from '@antt/secure';
-import { connectShell } from './client.js';
 import { type Command, PROGRAM, parseCommandLine, UsageError } from './cli.js';
+import { connectShell } from './client.js';
 import { serve, timestampedLog } from './server.js';
 
 const EXIT_FAILURE = 1;

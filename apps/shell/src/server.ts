@@ -5,8 +5,8 @@
 import { AnttError, type Connection, ErrorCode, formatAddress } from '@antt/core';
 import type { Identity } from '@antt/secure';
 import { PROGRAM, type ServeConfig } from './cli.js';
-import { openConnection, pathOf, peerInfo } from './connection.js';
 import { PASSPHRASE_MISMATCH, PASSPHRASE_ON_ONE_SIDE } from './client.js';
+import { openConnection, pathOf, peerInfo } from './connection.js';
 import { greetClient, RefusedError } from './greeting.js';
 import { Jail } from './jail.js';
 import {

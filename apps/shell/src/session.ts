@@ -6,10 +6,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
+import { once } from 'node:events';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { lstat, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { once } from 'node:events';
 import type { Connection } from '@antt/core';
 import type { PacketValue } from '@antt/packet';
 import { describeFsError } from './cli.js';

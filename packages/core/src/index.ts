@@ -21,6 +21,8 @@
  * Transport authors extend {@link BaseConnection} and implement `_connect`, `_send`, `_close` and
  * `_destroy`.
  */
+
+export { formatAddress, parseAddress } from './address.js';
 export {
   BaseConnection,
   type BaseConnectionOptions,
@@ -57,4 +59,3 @@ export type {
   SendOptions,
   WaitOptions,
 } from './types.js';
-export { formatAddress, parseAddress } from './address.js';

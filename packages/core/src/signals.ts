@@ -1,4 +1,4 @@
-import { abortReasonToError, type AnttError, TimeoutError } from './errors.js';
+import { type AnttError, abortReasonToError, TimeoutError } from './errors.js';
 import type { WaitOptions } from './types.js';
 
 /** A wait's combined signal (caller's signal plus timeout) and the one place that releases it. */

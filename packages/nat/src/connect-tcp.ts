@@ -13,8 +13,8 @@ import { networkInterfaces } from 'node:os';
 import { type Address, AnttError, ErrorCode, formatAddress, formatMs, scopedSignal } from '@antt/core';
 import { TcpConnection, type TcpConnectionOptions } from '@antt/tcp';
 import {
-  type ConnectSecurityOptions,
   type ConnectionPath,
+  type ConnectSecurityOptions,
   DEFAULT_CONNECT_TIMEOUT_MS,
   lanCandidates,
   meetingContext,

@@ -5,8 +5,8 @@
  * peer probes and the connection rides (and, relayed, the one the relay forwards to).
  */
 import { lookup } from 'node:dns/promises';
-import { networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import {
   type Address,
   AnttError,

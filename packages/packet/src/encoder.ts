@@ -16,8 +16,8 @@ import {
   bigintTooLarge,
   invalidString,
   stringTooLarge,
-  toPacketError,
   tooDeep,
+  toPacketError,
   unsupportedValue,
   withSegment,
 } from './encode-failure.js';

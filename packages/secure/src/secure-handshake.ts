@@ -13,6 +13,7 @@
  * quickly with the same cause instead of waiting for its handshake timeout.
  */
 import { AnttError, AuthError, ErrorCode, ProtocolError } from '@antt/core';
+import { aeadBackendFor } from './aead-backend.js';
 import { type AllowedPeers, allowedPeersPredicate } from './allowed-peers.js';
 import {
   decodeHeader,
@@ -26,7 +27,6 @@ import {
   type Suite,
 } from './handshake-message.js';
 import type { Identity } from './identity.js';
-import { aeadBackendFor } from './aead-backend.js';
 import { aeadOpen, aeadSeal, type CipherName, NONCE_BYTES } from './noise/aead.js';
 import { HandshakeState, NoiseAuthenticationError, PSK_BYTES } from './noise/handshake-state.js';
 import { hkdfLabel } from './noise/hkdf.js';

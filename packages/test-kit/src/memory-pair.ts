@@ -3,9 +3,9 @@ import {
   BaseConnection,
   type BaseConnectionOptions,
   ClosedError,
+  formatMs,
   ResetError,
   TimeoutError,
-  formatMs,
 } from '@antt/core';
 
 export const DEFAULT_MEMORY_IDLE_TIMEOUT_MS = 3_000;

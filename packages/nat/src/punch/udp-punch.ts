@@ -198,7 +198,10 @@ export class UdpPunch {
     // Not before the technique is known (the other side nominated first): unanswered for now; taken
     // (and answered) at releaseNomination(), else the repeat that comes next.
     if (probe.nominate && !probe.ack && this.#nominationHeld) {
-      this.#heldNomination = { transactionId: probe.transactionId, from: { host: from.host, port: from.port } };
+      this.#heldNomination = {
+        transactionId: probe.transactionId,
+        from: { host: from.host, port: from.port },
+      };
       return true;
     }
     if (!probe.ack) {
@@ -269,7 +272,10 @@ export class UdpPunch {
           for (const candidate of this.#learned) this.#probe(candidate);
           for (const candidate of this.#options.extraProbes?.(performance.now()) ?? [])
             this.#probe(candidate);
-          timer = setTimeout(tick, mayNominate ? Math.min(graceLeftMs, PROBE_INTERVAL_MS) : PROBE_INTERVAL_MS);
+          timer = setTimeout(
+            tick,
+            mayNominate ? Math.min(graceLeftMs, PROBE_INTERVAL_MS) : PROBE_INTERVAL_MS,
+          );
         };
         // A path validated (or the nomination released) between rounds: decide now, not at the next round.
         this.#wake = () => {

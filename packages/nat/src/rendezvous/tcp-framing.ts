@@ -4,7 +4,7 @@
  * `connect({ transport: 'tcp' })`, for hosts whose routers drop UDP.
  */
 import { ProtocolError } from '@antt/core';
-import { isRendezvousMessage, MessageType, RelayStatus, RENDEZVOUS_HEADER_BYTES } from './protocol.js';
+import { isRendezvousMessage, MessageType, RENDEZVOUS_HEADER_BYTES, RelayStatus } from './protocol.js';
 
 export const FRAME_LENGTH_BYTES = 2;
 /**
