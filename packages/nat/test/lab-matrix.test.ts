@@ -14,7 +14,7 @@ import {
   type LabRouter,
 } from '@antt/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConnectionPath } from '../src/connect.js';
+import { expectTransfer, MATRIX_HEADER, matrixLine, type OutcomePair, readOutcomes } from './lab-outcomes.js';
 
 const RENDEZVOUS_SCRIPT = new URL('./fixtures/lab-rendezvous.ts', import.meta.url);
 const PEER_SCRIPT = new URL('./fixtures/lab-peer.ts', import.meta.url);
@@ -29,14 +29,6 @@ const ROUTER_DELAY_MS = 50;
 /** How often the test reads the routers' conntrack tables during the idle period. */
 const CONNTRACK_POLL_MS = 5_000;
 const MAX_CONNTRACK_POLLS = Math.ceil(IDLE_MS / CONNTRACK_POLL_MS) + 2;
-
-interface PeerOutcome {
-  path?: ConnectionPath & { connectMs: number };
-  sha?: string;
-  transfer?: { bytes: number; ms: number };
-  idleMs?: number;
-  error?: { code: string; stage: string; message: string };
-}
 
 /** One UDP conntrack entry as /proc/net/nf_conntrack shows it (the original direction and the reply). */
 interface ConntrackEntry {
@@ -88,12 +80,7 @@ describeLab('lab matrix: resetting routers, 30 s UDP timeouts, delay (namespace 
 
   afterAll(async () => {
     if (matrix.length > 0) {
-      console.log(
-        [
-          'pair                                   | transport | path             | connect ms | 1 MiB goodput',
-          ...matrix,
-        ].join('\n'),
-      );
+      console.log([MATRIX_HEADER, ...matrix].join('\n'));
     }
     await lab?.destroy();
   }, 30_000);
@@ -111,42 +98,15 @@ describeLab('lab matrix: resetting routers, 30 s UDP timeouts, delay (namespace 
     return [run(a, 'send'), run(b, 'receive')];
   }
 
-  async function finish(label: string, children: LabProcess[]): Promise<[PeerOutcome, PeerOutcome]> {
-    await Promise.all(children.map((c) => c.exited));
-    const outcomes = children.map((child) => {
-      const outcome: PeerOutcome = {};
-      for (const line of child.stdout.split('\n')) {
-        if (line.startsWith('PATH ')) outcome.path = JSON.parse(line.slice(5));
-        if (line.startsWith('SHA ')) outcome.sha = line.slice(4);
-        if (line.startsWith('TRANSFER ')) outcome.transfer = JSON.parse(line.slice(9));
-        if (line.startsWith('IDLE ')) outcome.idleMs = Number(line.slice(5));
-        if (line.startsWith('ERROR ')) outcome.error = JSON.parse(line.slice(6));
-      }
-      if (!outcome.path && !outcome.error)
-        outcome.error = { code: '?', stage: '?', message: child.stderr.slice(-2000) };
-      return outcome;
-    }) as [PeerOutcome, PeerOutcome];
-    const [pa, pb] = outcomes;
-    const path = pa.path
-      ? pa.path.kind === 'relayed'
-        ? 'relayed'
-        : `${pa.path.kind} (${pa.path.candidate})`
-      : 'failed';
-    const goodput = pb.transfer
-      ? `${((pb.transfer.bytes * 8) / (pb.transfer.ms * 1000)).toFixed(1)} Mbit/s`
-      : '-';
-    matrix.push(
-      `${label.padEnd(38)} | udp       | ${path.padEnd(16)} | ${(pa.path ? pa.path.connectMs.toFixed(0) : '-').padEnd(10)} | ${goodput}`,
-    );
+  async function finish(label: string, children: LabProcess[]): Promise<OutcomePair> {
+    const outcomes = await readOutcomes(children);
+    matrix.push(matrixLine(label, 'udp', outcomes));
     console.log(`--- ${label}\n${JSON.stringify(outcomes, null, 1)}`);
     return outcomes;
   }
 
-  function expectDirectTransfer([a, b]: [PeerOutcome, PeerOutcome], natA: LabRouter, natB: LabRouter): void {
-    expect(a.error, a.error?.message).toBeUndefined();
-    expect(b.error, b.error?.message).toBeUndefined();
-    expect(a.sha).toMatch(/^[0-9a-f]{64}$/);
-    expect(b.sha).toBe(a.sha);
+  function expectDirectTransfer([a, b]: OutcomePair, natA: LabRouter, natB: LabRouter): void {
+    expectTransfer([a, b]);
     expect(a.path).toMatchObject({
       kind: 'direct',
       candidate: 'public',

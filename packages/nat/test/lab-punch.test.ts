@@ -7,19 +7,12 @@ import {
   type LabProcess,
 } from '@antt/test-kit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { ConnectionPath } from '../src/connect.js';
+import { expectTransfer, MATRIX_HEADER, matrixLine, type OutcomePair, readOutcomes } from './lab-outcomes.js';
 
 const RENDEZVOUS_SCRIPT = new URL('./fixtures/lab-rendezvous.ts', import.meta.url);
 const PEER_SCRIPT = new URL('./fixtures/lab-peer.ts', import.meta.url);
 /** Workspace packages resolve to their TypeScript sources, as in Vitest. */
 const ENV = { NODE_OPTIONS: '--conditions=source' };
-
-interface PeerOutcome {
-  path?: ConnectionPath & { connectMs: number };
-  sha?: string;
-  transfer?: { bytes: number; ms: number };
-  error?: { code: string; stage: string; message: string };
-}
 
 const matrix: string[] = [];
 const RELAY_RATE = 100_000_000;
@@ -40,12 +33,7 @@ describeLab('UDP hole punching through the rendezvous server (namespace lab)', (
 
   afterAll(async () => {
     if (matrix.length > 0) {
-      console.log(
-        [
-          'pair                                   | transport | path             | connect ms | 1 MiB goodput',
-          ...matrix,
-        ].join('\n'),
-      );
+      console.log([MATRIX_HEADER, ...matrix].join('\n'));
     }
     await lab?.destroy();
   }, 30_000);
@@ -57,47 +45,17 @@ describeLab('UDP hole punching through the rendezvous server (namespace lab)', (
     name: string,
     punchTimeoutMs = 5000,
     mode: 'auto' | 'force-relay' = 'auto',
-  ): Promise<[PeerOutcome, PeerOutcome]> {
+  ): Promise<OutcomePair> {
     const run = (host: LabNode, role: string) =>
       host.spawnNode(PEER_SCRIPT, [rendezvous, name, role, String(punchTimeoutMs), mode], {
         env: ENV,
         timeoutMs: punchTimeoutMs + 40_000,
       });
     const children = [run(a, 'send'), run(b, 'receive')];
-    await Promise.all(children.map((c) => c.exited));
-    const outcomes = children.map((child) => {
-      const outcome: PeerOutcome = {};
-      for (const line of child.stdout.split('\n')) {
-        if (line.startsWith('PATH ')) outcome.path = JSON.parse(line.slice(5));
-        if (line.startsWith('SHA ')) outcome.sha = line.slice(4);
-        if (line.startsWith('TRANSFER ')) outcome.transfer = JSON.parse(line.slice(9));
-        if (line.startsWith('ERROR ')) outcome.error = JSON.parse(line.slice(6));
-      }
-      if (!outcome.path && !outcome.error)
-        outcome.error = { code: '?', stage: '?', message: child.stderr.slice(-2000) };
-      return outcome;
-    }) as [PeerOutcome, PeerOutcome];
-    const [pa, pb] = outcomes;
-    const path = pa.path
-      ? pa.path.kind === 'relayed'
-        ? 'relayed'
-        : `${pa.path.kind} (${pa.path.candidate})`
-      : 'failed';
-    const goodput = pb.transfer
-      ? `${((pb.transfer.bytes * 8) / (pb.transfer.ms * 1000)).toFixed(1)} Mbit/s`
-      : '-';
-    matrix.push(
-      `${label.padEnd(38)} | udp       | ${path.padEnd(16)} | ${(pa.path ? pa.path.connectMs.toFixed(0) : '-').padEnd(10)} | ${goodput}`,
-    );
+    const outcomes = await readOutcomes(children);
+    matrix.push(matrixLine(label, 'udp', outcomes));
     console.log(`--- ${label}\n${JSON.stringify(outcomes, null, 1)}`);
     return outcomes;
-  }
-
-  function expectTransfer([a, b]: [PeerOutcome, PeerOutcome]): void {
-    expect(a.error, a.error?.message).toBeUndefined();
-    expect(b.error, b.error?.message).toBeUndefined();
-    expect(a.sha).toMatch(/^[0-9a-f]{64}$/);
-    expect(b.sha).toBe(a.sha);
   }
 
   it('(a) two hosts behind two endpoint-independent dropping NATs connect directly', async () => {

@@ -7,21 +7,15 @@
  */
 import { createLab, describeLab, type Lab, type LabHost, type LabProcess } from '@antt/test-kit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { ConnectionPath } from '../src/connect.js';
 import { BIRTHDAY_PROBES, BIRTHDAY_SOCKETS } from '../src/punch/birthday.js';
 import { birthdayMissProbability } from '../src/punch/port-prediction.js';
+import { expectTransfer, MATRIX_HEADER, matrixLine, readOutcomes } from './lab-outcomes.js';
 
 const RENDEZVOUS_SCRIPT = new URL('./fixtures/lab-rendezvous.ts', import.meta.url);
 const PEER_SCRIPT = new URL('./fixtures/lab-peer.ts', import.meta.url);
 const ENV = { NODE_OPTIONS: '--conditions=source' };
 /** Runs of the probabilistic EIM × EDM row; each misses with birthdayMissProbability() (about 5e-8). */
 const EIM_EDM_RUNS = 3;
-
-interface PeerOutcome {
-  path?: ConnectionPath & { connectMs: number };
-  sha?: string;
-  error?: { code: string; stage: string; message: string };
-}
 
 const matrix: string[] = [];
 
@@ -43,7 +37,7 @@ describeLab('endpoint-dependent NATs: mapping discovery, birthday punching (name
     console.log(
       [
         `birthday budget: ${BIRTHDAY_SOCKETS} sockets, ${BIRTHDAY_PROBES} probes; miss probability per run ${miss.toExponential(1)}`,
-        'pair                                   | transport | path              | connect ms',
+        MATRIX_HEADER,
         ...matrix,
       ].join('\n'),
     );
@@ -57,31 +51,10 @@ describeLab('endpoint-dependent NATs: mapping discovery, birthday punching (name
         timeoutMs: punchMs + 30_000,
       });
     const children = [run(a, 'send'), run(b, 'receive')];
-    await Promise.all(children.map((c) => c.exited));
-    const outcomes = children.map((child) => {
-      const outcome: PeerOutcome = {};
-      for (const line of child.stdout.split('\n')) {
-        if (line.startsWith('PATH ')) outcome.path = JSON.parse(line.slice(5));
-        if (line.startsWith('SHA ')) outcome.sha = line.slice(4);
-        if (line.startsWith('ERROR ')) outcome.error = JSON.parse(line.slice(6));
-      }
-      if (!outcome.path && !outcome.error)
-        outcome.error = { code: '?', stage: '?', message: child.stderr.slice(-2000) };
-      return outcome;
-    }) as [PeerOutcome, PeerOutcome];
-    const [pa] = outcomes;
-    const path = pa.path
-      ? pa.path.kind === 'relayed'
-        ? 'relayed'
-        : `direct (${pa.path.candidate})`
-      : 'failed';
-    matrix.push(
-      `${label.padEnd(38)} | udp       | ${path.padEnd(17)} | ${pa.path ? pa.path.connectMs.toFixed(0) : '-'}`,
-    );
+    const outcomes = await readOutcomes(children);
+    matrix.push(matrixLine(label, 'udp', outcomes));
     console.log(`--- ${label}\n${JSON.stringify(outcomes, null, 1)}`);
-    for (const outcome of outcomes) expect(outcome.error, outcome.error?.message).toBeUndefined();
-    expect(outcomes[0].sha).toMatch(/^[0-9a-f]{64}$/);
-    expect(outcomes[1].sha).toBe(outcomes[0].sha);
+    expectTransfer(outcomes);
     return outcomes;
   }
 

@@ -12,8 +12,7 @@ import {
   type LabRouter,
 } from '@antt/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConnectionPath } from '../src/connect.js';
-import type { TcpConnectionPath } from '../src/connect-tcp.js';
+import { expectTransfer, MATRIX_HEADER, matrixLine, type OutcomePair, readOutcomes } from './lab-outcomes.js';
 
 const RENDEZVOUS_SCRIPT = new URL('./fixtures/lab-rendezvous.ts', import.meta.url);
 const PEER_SCRIPT = new URL('./fixtures/lab-peer.ts', import.meta.url);
@@ -22,15 +21,6 @@ const PUNCH_TIMEOUT_MS = 5_000;
 const AUTO_EXCHANGE_TIMEOUT_MS = 3_000;
 /** A relay cap well above what the lab carries, so the relayed goodput is the relay's own. */
 const RELAY_RATE = 100_000_000;
-
-type Path = (ConnectionPath | TcpConnectionPath) & { connectMs: number };
-
-interface PeerOutcome {
-  path?: Path;
-  sha?: string;
-  transfer?: { bytes: number; ms: number };
-  error?: { code: string; stage: string; message: string };
-}
 
 const matrix: string[] = [];
 
@@ -54,12 +44,7 @@ describeLab('TCP hole punching and the TCP relay (namespace lab)', () => {
 
   afterAll(async () => {
     if (matrix.length > 0) {
-      console.log(
-        [
-          'pair                                   | transport | path             | connect ms | 1 MiB goodput',
-          ...matrix,
-        ].join('\n'),
-      );
+      console.log([MATRIX_HEADER, ...matrix].join('\n'));
     }
     await lab?.destroy();
   }, 30_000);
@@ -71,7 +56,7 @@ describeLab('TCP hole punching and the TCP relay (namespace lab)', () => {
     name: string,
     transport: 'tcp' | 'auto',
     mode: 'auto' | 'force-relay' = 'auto',
-  ): Promise<[PeerOutcome, PeerOutcome]> {
+  ): Promise<OutcomePair> {
     const env = {
       NODE_OPTIONS: '--conditions=source',
       ANTT_LAB_TRANSPORT: transport,
@@ -83,45 +68,15 @@ describeLab('TCP hole punching and the TCP relay (namespace lab)', () => {
         timeoutMs: PUNCH_TIMEOUT_MS + 40_000,
       });
     const children = [run(a, 'send'), run(b, 'receive')];
-    await Promise.all(children.map((c) => c.exited));
-    const outcomes = children.map((child) => {
-      const outcome: PeerOutcome = {};
-      for (const line of child.stdout.split('\n')) {
-        if (line.startsWith('PATH ')) outcome.path = JSON.parse(line.slice(5));
-        if (line.startsWith('SHA ')) outcome.sha = line.slice(4);
-        if (line.startsWith('TRANSFER ')) outcome.transfer = JSON.parse(line.slice(9));
-        if (line.startsWith('ERROR ')) outcome.error = JSON.parse(line.slice(6));
-      }
-      if (!outcome.path && !outcome.error)
-        outcome.error = { code: '?', stage: '?', message: child.stderr.slice(-2000) };
-      return outcome;
-    }) as [PeerOutcome, PeerOutcome];
-    const [pa, pb] = outcomes;
-    const path = pa.path
-      ? pa.path.kind === 'relayed'
-        ? 'relayed'
-        : `${pa.path.kind} (${pa.path.candidate})`
-      : 'failed';
-    const goodput = pb.transfer
-      ? `${((pb.transfer.bytes * 8) / (pb.transfer.ms * 1000)).toFixed(1)} Mbit/s`
-      : '-';
-    const used = pa.path?.transport ?? '-';
-    matrix.push(
-      `${label.padEnd(38)} | ${`${used}${transport === 'auto' ? ' (auto)' : ''}`.padEnd(9)} | ${path.padEnd(16)} | ${(pa.path ? pa.path.connectMs.toFixed(0) : '-').padEnd(10)} | ${goodput}`,
-    );
+    const outcomes = await readOutcomes(children);
+    const used = outcomes[0].path?.transport ?? '-';
+    matrix.push(matrixLine(label, `${used}${transport === 'auto' ? ' (auto)' : ''}`, outcomes));
     console.log(`--- ${label}\n${JSON.stringify(outcomes, null, 1)}`);
     return outcomes;
   }
 
-  function expectTransfer([a, b]: [PeerOutcome, PeerOutcome]): void {
-    expect(a.error, a.error?.message).toBeUndefined();
-    expect(b.error, b.error?.message).toBeUndefined();
-    expect(a.sha).toMatch(/^[0-9a-f]{64}$/);
-    expect(b.sha).toBe(a.sha);
-  }
-
   /** Direct over TCP, each side to the port the server saw the other's rendezvous connection on. */
-  function expectDirectTcp([a, b]: [PeerOutcome, PeerOutcome], natA: LabRouter, natB: LabRouter): void {
+  function expectDirectTcp([a, b]: OutcomePair, natA: LabRouter, natB: LabRouter): void {
     for (const [self, other, nat] of [
       [a, b, natB],
       [b, a, natA],
