@@ -22,6 +22,7 @@ import {
   type NatConnectOptions,
   type PunchedConnection,
   resolveServer,
+  withExchangeStage,
 } from './connect.js';
 import { type Candidate, DEFAULT_PUNCH_TIMEOUT_MS, PunchError } from './punch/udp-punch.js';
 import { type PeerInfo, RendezvousClient } from './rendezvous/client.js';
@@ -228,15 +229,7 @@ export async function connectTcp(
     return withPath(connection, path);
   } catch (error) {
     connection?.destroy();
-    if (
-      AnttError.is(error) &&
-      error.code === ErrorCode.TIMEOUT &&
-      scope.signal.aborted &&
-      !('stage' in error)
-    ) {
-      throw new NatConnectError(ErrorCode.TIMEOUT, 'exchange', error.message, { cause: error });
-    }
-    throw error;
+    throw withExchangeStage(error, scope.signal);
   } finally {
     client?.close();
     channel?.close();

@@ -387,15 +387,7 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
     await client?.close();
     if (ownsEndpoint) await endpoint?.close();
     await birthdayEndpoint?.close();
-    if (
-      AnttError.is(error) &&
-      error.code === ErrorCode.TIMEOUT &&
-      scope.signal.aborted &&
-      !('stage' in error)
-    ) {
-      throw new NatConnectError(ErrorCode.TIMEOUT, 'exchange', error.message, { cause: error });
-    }
-    throw error;
+    throw withExchangeStage(error, scope.signal);
   } finally {
     removeHandler?.();
     // A NOMINATE still unacknowledged stops repeating: the handshake is done (or failed).
@@ -405,6 +397,14 @@ async function connectUdp(options: NatConnectOptions): Promise<PunchedConnection
     // The registered socket carried no connection: it closes once its UNREGISTER is out.
     if (ownsEndpoint && birthdayEndpoint && !endpoint?.closed) void endpoint?.close();
   }
+}
+
+/** The whole call's timeout fired while no stage had named itself: that wait was the exchange. */
+export function withExchangeStage(error: unknown, signal: AbortSignal): unknown {
+  if (AnttError.is(error) && error.code === ErrorCode.TIMEOUT && signal.aborted && !('stage' in error)) {
+    return new NatConnectError(ErrorCode.TIMEOUT, 'exchange', error.message, { cause: error });
+  }
+  return error;
 }
 
 function stageError(stage: NatConnectError['stage'], error: unknown, what: string): unknown {
