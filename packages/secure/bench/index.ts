@@ -1,9 +1,10 @@
 /**
  * Sealing throughput: seal + open of 1200-byte datagrams, 64 KiB frames and 1 MiB records (the TCP
- * transport's largest) with both AEADs and both backends (libsodium through sodium-native, node:crypto),
+ * transport's largest) with both AEADs and every backend (the @antt/native addon, libsodium through
+ * sodium-native, node:crypto),
  * next to bare library calls measured in the same run, so the ratios show what SealingKey/OpeningKey
  * add and what each backend costs. Keys are used as the transports use them: sealInto/openInto into
- * buffers that are reused (nothing allocated per message on libsodium). Also times full handshakes.
+ * buffers that are reused (nothing allocated per message on the addon or libsodium). Also times full handshakes.
  *
  * Cases alternate in ROUNDS short rounds and each reports its best round, so a busy machine (other
  * builds, other tests) disturbs the comparison less.
@@ -11,7 +12,7 @@
  *     pnpm bench            (ANTT_BENCH_MS=300 per round by default)
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { setAeadBackend, sodiumAead } from '../src/aead-backend.js';
+import { type AeadBackendChoice, nativeAead, setAeadBackend, sodiumAead } from '../src/aead-backend.js';
 import { defaultCipher, Identity, OpeningKey, SealingKey, SecureHandshake } from '../src/index.js';
 
 const ROUND_MS = Number(process.env.ANTT_BENCH_MS ?? 300);
@@ -83,8 +84,25 @@ function bareSodium(bytes: number): (i: number) => void {
   };
 }
 
+/** One addon seal + open per message into reused buffers, nothing else. */
+function bareNative(cipher: 0 | 1, bytes: number): (i: number) => void {
+  const native = nativeAead()!;
+  const key = randomBytes(32);
+  const sealer = native.createAead(cipher, key, true);
+  const opener = native.createAead(cipher, key, false);
+  const plaintext = randomBytes(bytes);
+  const sealed = Buffer.alloc(bytes + TAG_BYTES);
+  const opened = Buffer.alloc(bytes);
+  const nonce = Buffer.alloc(12);
+  return (i) => {
+    nonce.writeUInt32BE(i, 8);
+    native.seal(sealer, nonce, HEADER, plaintext, sealed, 0);
+    if (native.open(opener, nonce, HEADER, sealed, opened, 0) < 0) throw new Error('open failed');
+  };
+}
+
 /** SealingKey.sealInto + OpeningKey.openInto, created on `backend`. */
-function ours(cipher: 'ChaChaPoly' | 'AESGCM', backend: 'auto' | 'node:crypto', bytes: number) {
+function ours(cipher: 'ChaChaPoly' | 'AESGCM', backend: AeadBackendChoice, bytes: number) {
   setAeadBackend(backend);
   const secret = randomBytes(32);
   const send = new SealingKey(cipher, secret);
@@ -104,16 +122,25 @@ const mbps = (perSecond: number, bytes: number) => (perSecond * bytes) / 1e6;
 
 console.log(
   `@antt/secure bench — node ${process.version}, best of ${ROUNDS} × ${ROUND_MS} ms, seal + open per message` +
+    `\n@antt/native ${nativeAead() ? 'loaded' : 'NOT built: addon rows skipped'}` +
     `\nsodium-native ${sodiumAead() ? 'loaded' : 'NOT available: libsodium rows skipped'}\n`,
 );
 console.log('| message | cipher | backend | MB/s | µs per seal+open | bare library MB/s | ratio to bare |');
 console.log('|---|---|---|---|---|---|---|');
 for (const size of SIZES) {
   const rows: { cipher: string; run: (i: number) => void; backend: string; bare: (i: number) => void }[] = [];
+  if (nativeAead()) {
+    for (const [cipher, id] of [
+      ['AESGCM', 0],
+      ['ChaChaPoly', 1],
+    ] as const) {
+      rows.push({ cipher, ...ours(cipher, 'auto', size.bytes), bare: bareNative(id, size.bytes) });
+    }
+  }
   if (sodiumAead()) {
     rows.push({
       cipher: 'ChaChaPoly',
-      ...ours('ChaChaPoly', 'auto', size.bytes),
+      ...ours('ChaChaPoly', 'sodium-native', size.bytes),
       bare: bareSodium(size.bytes),
     });
   }

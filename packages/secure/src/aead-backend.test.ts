@@ -1,6 +1,14 @@
 import { createRequire } from 'node:module';
+import { loadNative } from '@antt/native';
 import { afterEach, describe, expect, it } from 'vitest';
-import { aeadBackendFor, setAeadBackend, sodiumAead } from './aead-backend.js';
+import {
+  type AeadBackendChoice,
+  type AeadBackendName,
+  aeadBackendFor,
+  nativeAead,
+  setAeadBackend,
+  sodiumAead,
+} from './aead-backend.js';
 import { Identity } from './identity.js';
 import { defaultCipher, SecureHandshake } from './secure-handshake.js';
 import { KEY_UPDATE_INTERVAL_PACKETS, OpeningKey, SealingKey, type TransportKeys } from './transport-keys.js';
@@ -26,30 +34,46 @@ function sodiumInstalled(): boolean {
   }
 }
 
-/** Keys for `cipher` created on the node:crypto fallback, as on a machine without sodium-native. */
-function onNode<T>(create: () => T): T {
-  setAeadBackend('node:crypto');
+const nativeBuilt = loadNative() !== null;
+
+/** Runs `create` with keys on `choice`'s backends, as on a machine without the skipped libraries. */
+function on<T>(choice: AeadBackendChoice, create: () => T): T {
+  setAeadBackend(choice);
   try {
     return create();
   } finally {
     setAeadBackend('auto');
   }
 }
+const onNode = <T>(create: () => T): T => on('node:crypto', create);
 
 afterEach(() => setAeadBackend('auto'));
 
 describe('AEAD backend', () => {
-  it('uses sodium-native for ChaChaPoly wherever it is installed, node:crypto for AESGCM', () => {
+  it('uses the addon for both ciphers wherever it is built', () => {
+    // @antt/native's own tests fail under CI when it was not built; here its absence is a fallback.
+    expect(nativeAead() !== null).toBe(nativeBuilt);
+    expect(aeadBackendFor('AESGCM')).toBe(nativeBuilt ? '@antt/native' : 'node:crypto');
+    const chacha = sodiumInstalled() ? 'sodium-native' : 'node:crypto';
+    expect(aeadBackendFor('ChaChaPoly')).toBe(nativeBuilt ? '@antt/native' : chacha);
+  });
+
+  it('uses sodium-native for ChaChaPoly wherever it is installed and the addon is skipped', () => {
     // Installed as an optional dependency: a failed load here means users silently lose the fast path.
     expect(sodiumAead() !== null).toBe(sodiumInstalled());
-    expect(aeadBackendFor('ChaChaPoly')).toBe(sodiumInstalled() ? 'sodium-native' : 'node:crypto');
-    expect(aeadBackendFor('AESGCM')).toBe('node:crypto');
+    on('sodium-native', () => {
+      expect(nativeAead()).toBeNull();
+      expect(aeadBackendFor('ChaChaPoly')).toBe(sodiumInstalled() ? 'sodium-native' : 'node:crypto');
+      expect(aeadBackendFor('AESGCM')).toBe('node:crypto');
+    });
   });
 
   it('falls back to node:crypto when switched off, for keys created afterwards', () => {
     setAeadBackend('node:crypto');
     expect(sodiumAead()).toBeNull();
+    expect(nativeAead()).toBeNull();
     expect(aeadBackendFor('ChaChaPoly')).toBe('node:crypto');
+    expect(aeadBackendFor('AESGCM')).toBe('node:crypto');
     const fallback = new SealingKey('ChaChaPoly', secret);
     expect(fallback.backend).toBe('node:crypto');
     setAeadBackend('auto');
@@ -61,8 +85,9 @@ describe('AEAD backend', () => {
 });
 
 describe('default cipher', () => {
-  it('is ChaChaPoly on libsodium, AESGCM (node:crypto) without it', () => {
-    expect(defaultCipher()).toBe(sodiumInstalled() ? 'ChaChaPoly' : 'AESGCM');
+  it('is AESGCM on the addon, ChaChaPoly on libsodium alone, AESGCM on node:crypto alone', () => {
+    expect(defaultCipher()).toBe(nativeBuilt || !sodiumInstalled() ? 'AESGCM' : 'ChaChaPoly');
+    expect(on('sodium-native', () => defaultCipher())).toBe(sodiumInstalled() ? 'ChaChaPoly' : 'AESGCM');
     expect(onNode(() => defaultCipher())).toBe('AESGCM');
   });
 
@@ -81,7 +106,7 @@ describe('default cipher', () => {
       initiator.readMessage(responder.writeMessage());
       responder.readMessage(initiator.writeMessage());
       initiator.readMessage(responder.writeMessage());
-      const expected = initiatorOnNode || !sodiumInstalled() ? 'AESGCM' : 'ChaChaPoly';
+      const expected = initiatorOnNode || nativeBuilt || !sodiumInstalled() ? 'AESGCM' : 'ChaChaPoly';
       expect([initiator.cipher, responder.cipher]).toEqual([expected, expected]);
       const { send } = initiator.split();
       const { receive } = responder.split();
@@ -90,33 +115,53 @@ describe('default cipher', () => {
   });
 });
 
-describe.skipIf(!sodiumInstalled())('sodium-native and node:crypto interoperate', () => {
-  it('seal the same bytes, and each opens what the other sealed', () => {
-    const sodiumSend = new SealingKey('ChaChaPoly', secret);
-    const nodeSend = onNode(() => new SealingKey('ChaChaPoly', secret));
-    const sodiumReceive = new OpeningKey('ChaChaPoly', secret, { replayWindow: false });
-    const nodeReceive = onNode(() => new OpeningKey('ChaChaPoly', secret, { replayWindow: false }));
-    expect([sodiumSend.backend, nodeSend.backend]).toEqual(['sodium-native', 'node:crypto']);
-    expect([sodiumReceive.backend, nodeReceive.backend]).toEqual(['sodium-native', 'node:crypto']);
-    for (const packetNumber of PACKET_NUMBERS) {
-      for (const [index, bytes] of SIZES_BYTES.entries()) {
-        const pn = packetNumber + index;
-        const plaintext = Buffer.alloc(bytes);
-        for (let i = 0; i < bytes; i++) plaintext[i] = (i * 167 + index * 13 + (i >>> 8)) & 0xff;
-        const fromSodium = Buffer.from(sodiumSend.seal(pn, header, plaintext));
-        const fromNode = Buffer.from(nodeSend.seal(pn, header, plaintext));
-        expect(fromSodium.equals(fromNode), `${bytes} bytes at ${pn}`).toBe(true);
-        expect(plaintext.equals(nodeReceive.open(pn, header, fromSodium) ?? Buffer.alloc(1))).toBe(true);
-        expect(plaintext.equals(sodiumReceive.open(pn, header, fromNode) ?? Buffer.alloc(1))).toBe(true);
-      }
-    }
-    // And both reject the same forgery.
-    const sealed = Uint8Array.from(sodiumSend.seal(2 ** 40, header, Buffer.from('tag')));
-    sealed[sealed.length - 1]! ^= 0x80;
-    expect(nodeReceive.open(2 ** 40, header, sealed)).toBeNull();
-    expect(sodiumReceive.open(2 ** 40, header, sealed)).toBeNull();
-  });
+/** Every backend this machine has, with the choice that selects it. */
+const BACKENDS = (
+  [
+    ['@antt/native', 'auto', nativeBuilt],
+    ['sodium-native', 'sodium-native', sodiumInstalled()],
+    ['node:crypto', 'node:crypto', true],
+  ] as const
+).filter(([, , present]) => present);
 
+describe('every backend interoperates with every other', () => {
+  for (const cipher of ['ChaChaPoly', 'AESGCM'] as const) {
+    it(`seals the same ${cipher} bytes, and each opens what any other sealed`, () => {
+      const keys = BACKENDS.filter(([name]) => cipher === 'ChaChaPoly' || name !== 'sodium-native').map(
+        ([name, choice]) =>
+          on(choice, () => {
+            const send = new SealingKey(cipher, secret);
+            const receive = new OpeningKey(cipher, secret, { replayWindow: false });
+            return { name, send, receive };
+          }),
+      );
+      expect(keys.map((k) => k.send.backend)).toEqual(keys.map((k) => k.name as AeadBackendName));
+      expect(keys.map((k) => k.receive.backend)).toEqual(keys.map((k) => k.name as AeadBackendName));
+      if (nativeBuilt) expect(keys.length).toBeGreaterThan(1);
+      for (const packetNumber of PACKET_NUMBERS) {
+        for (const [index, bytes] of SIZES_BYTES.entries()) {
+          const pn = packetNumber + index;
+          const plaintext = Buffer.alloc(bytes);
+          for (let i = 0; i < bytes; i++) plaintext[i] = (i * 167 + index * 13 + (i >>> 8)) & 0xff;
+          const sealed = keys.map((k) => Buffer.from(k.send.seal(pn, header, plaintext)));
+          for (const [i, bytesSealed] of sealed.entries()) {
+            expect(bytesSealed.equals(sealed[0]!), `${keys[i]!.name}, ${bytes} bytes at ${pn}`).toBe(true);
+          }
+          for (const k of keys) {
+            const opened = k.receive.open(pn, header, sealed[sealed.length - 1]!);
+            expect(plaintext.equals(opened ?? Buffer.alloc(1)), `${k.name} opens`).toBe(true);
+          }
+        }
+      }
+      // And all reject the same forgery.
+      const forged = Uint8Array.from(keys[0]!.send.seal(2 ** 40, header, Buffer.from('tag')));
+      forged[forged.length - 1]! ^= 0x80;
+      for (const k of keys) expect(k.receive.open(2 ** 40, header, forged)).toBeNull();
+    });
+  }
+});
+
+describe.skipIf(!sodiumInstalled() && !nativeBuilt)('peers on different backends', () => {
   it('lets two peers on different backends complete a handshake and talk both ways', () => {
     const alice = Identity.generate();
     const bob = Identity.generate();
@@ -140,7 +185,7 @@ describe.skipIf(!sodiumInstalled())('sodium-native and node:crypto interoperate'
     expect(responder.cipher).toBe('ChaChaPoly');
     const a: TransportKeys = initiator.split();
     const b: TransportKeys = onNode(() => responder.split());
-    expect([a.send.backend, b.send.backend]).toEqual(['sodium-native', 'node:crypto']);
+    expect([a.send.backend, b.send.backend]).toEqual([BACKENDS[0]![0], 'node:crypto']);
     const toBob = a.send.seal(7, header, Buffer.from('hello bob'));
     expect(Buffer.from(b.receive.open(7, header, toBob) ?? []).toString()).toBe('hello bob');
     const toAlice = b.send.seal(7, header, Buffer.from('hello alice'));

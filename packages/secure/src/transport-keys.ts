@@ -10,12 +10,20 @@
  * key(g) = HKDF-Expand(base, "antt/1 key " + g): both sides compute g from the packet number, so no
  * signalling is needed, and AES-256-GCM stays far below its per-key usage limits (RFC 9001 §6.6).
  *
- * ChaCha20-Poly1305 runs on libsodium when sodium-native loads, on node:crypto otherwise, and AES-256-GCM
- * always on node:crypto (aead-backend.ts); the bytes on the wire are the same either way.
+ * Both ciphers run on the @antt/native addon when it is built; otherwise ChaCha20-Poly1305 runs on
+ * libsodium when sodium-native loads, and the rest on node:crypto (aead-backend.ts); the bytes on the
+ * wire are the same either way.
  */
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import { AnttError, ErrorCode } from '@antt/core';
-import { type AeadBackendName, aeadBackendFor, type SodiumAead, sodiumAead } from './aead-backend.js';
+import type { NativeAddon, NativeAeadHandle } from '@antt/native';
+import {
+  type AeadBackendName,
+  aeadBackendFor,
+  nativeAead,
+  type SodiumAead,
+  sodiumAead,
+} from './aead-backend.js';
 import { type CipherName, KEY_BYTES, NONCE_BYTES, nodeCipherName, TAG_BYTES } from './noise/aead.js';
 import { hkdfLabel } from './noise/hkdf.js';
 import { DEFAULT_REPLAY_WINDOW_PACKETS, ReplayWindow } from './replay-window.js';
@@ -41,8 +49,15 @@ function toPacketNumber(value: PacketNumber): number {
  * code) handles exact aliasing (in place) but not a shifted overlap, so such input is copied first.
  */
 function overlapsShifted(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.buffer !== b.buffer || a.byteOffset === b.byteOffset) return false;
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+  return overlapsShiftedAt(a, b, 0, b.byteLength);
+}
+
+/** {@link overlapsShifted} for b[offset, offset + length), without creating that view. */
+function overlapsShiftedAt(a: Uint8Array, b: Uint8Array, offset: number, length: number): boolean {
+  if (a.buffer !== b.buffer) return false;
+  const start = b.byteOffset + offset;
+  if (a.byteOffset === start) return false;
+  return a.byteOffset < start + length && start < a.byteOffset + a.byteLength;
 }
 
 interface Generation {
@@ -51,26 +66,33 @@ interface Generation {
   bytes: Buffer;
   /** node:crypto's handle, created only on that backend. */
   object: KeyObject | undefined;
+  /** The addon's OpenSSL context for this direction, created only on that backend. */
+  handle: NativeAeadHandle | undefined;
 }
 
 abstract class DirectionKey {
   readonly cipher: CipherName;
   /** The library sealing or opening for this key (see aead-backend.ts); peers may differ. */
   readonly backend: AeadBackendName;
+  /** The addon's calls when `backend` is @antt/native, else null. */
+  protected readonly native: NativeAddon | null;
   /** libsodium's calls when `backend` is sodium-native, else null. */
   protected readonly sodium: SodiumAead | null;
+  private readonly encrypts: boolean;
   protected readonly algorithm: 'chacha20-poly1305' | 'aes-256-gcm';
   private readonly secret: Buffer;
   private readonly iv: Buffer;
   private readonly nonce = Buffer.alloc(NONCE_BYTES);
   private generations: Generation[] = [];
 
-  constructor(cipher: CipherName, secret: Uint8Array) {
+  constructor(cipher: CipherName, secret: Uint8Array, encrypts: boolean) {
     if (secret.length !== KEY_BYTES) {
       throw new AnttError(ErrorCode.INVALID_ARGUMENT, `a transport secret has ${KEY_BYTES} bytes`);
     }
     this.cipher = cipher;
     this.backend = aeadBackendFor(cipher);
+    this.native = this.backend === '@antt/native' ? nativeAead() : null;
+    this.encrypts = encrypts;
     this.sodium = this.backend === 'sodium-native' ? sodiumAead() : null;
     this.algorithm = nodeCipherName(cipher);
     this.secret = Buffer.from(secret);
@@ -93,9 +115,19 @@ abstract class DirectionKey {
     const generation = Math.floor(packetNumber / KEY_UPDATE_INTERVAL_PACKETS);
     for (const entry of this.generations) if (entry.generation === generation) return entry;
     const bytes = hkdfLabel(this.secret, `${KEY_LABEL} ${generation}`, KEY_BYTES);
-    const entry = { generation, bytes, object: this.sodium ? undefined : createSecretKey(bytes) };
+    const entry: Generation = {
+      generation,
+      bytes,
+      object: this.backend === 'node:crypto' ? createSecretKey(bytes) : undefined,
+      handle: this.native?.createAead(this.cipher === 'AESGCM' ? 0 : 1, bytes, this.encrypts),
+    };
     this.generations = [entry, ...this.generations].slice(0, 2);
     return entry;
+  }
+
+  /** The addon's context for `packetNumber`'s generation. */
+  protected handleFor(packetNumber: number): NativeAeadHandle {
+    return this.generationFor(packetNumber).handle as NativeAeadHandle;
   }
 
   /** Key bytes for libsodium. */
@@ -118,6 +150,10 @@ export class SealingKey extends DirectionKey {
   private lastPacketNumber = -1;
   private count = 0;
 
+  constructor(cipher: CipherName, secret: Uint8Array) {
+    super(cipher, secret, true);
+  }
+
   /** Datagrams or frames sealed so far. */
   get sealedCount(): number {
     return this.count;
@@ -136,8 +172,8 @@ export class SealingKey extends DirectionKey {
 
   /**
    * {@link seal}, writing ciphertext || tag into `out` at `offset` instead of a fresh buffer; returns the
-   * bytes written (plaintext length + 16). On libsodium nothing is allocated: the cipher writes straight
-   * into `out`. `plaintext` may be the very bytes it is written over (sealing a datagram in place), or
+   * bytes written (plaintext length + 16). On the addon and libsodium nothing is allocated: the cipher
+   * writes straight into `out`. `plaintext` may be the very bytes it is written over (sealing a datagram in place), or
    * overlap them at another offset (then it is copied first). Throws like {@link seal}, and when `out`
    * is too short.
    */
@@ -168,8 +204,14 @@ export class SealingKey extends DirectionKey {
         `sealing ${plaintext.length} bytes needs ${length} bytes at offset ${offset} of a ${out.length}-byte buffer`,
       );
     }
+    const native = this.native;
     const sodium = this.sodium;
-    if (sodium !== null) {
+    if (native !== null) {
+      // The addon writes at `offset` itself: no subarray view per datagram.
+      const shifted = overlapsShiftedAt(plaintext, out, offset, length);
+      const source = shifted ? new Uint8Array(plaintext) : plaintext;
+      native.seal(this.handleFor(pn), this.nonceFor(pn), header, source, out, offset);
+    } else if (sodium !== null) {
       const target = out.subarray(offset, offset + length);
       const source = overlapsShifted(plaintext, target) ? new Uint8Array(plaintext) : plaintext;
       sodium.crypto_aead_chacha20poly1305_ietf_encrypt(
@@ -227,7 +269,7 @@ export class OpeningKey extends DirectionKey {
   };
 
   constructor(cipher: CipherName, secret: Uint8Array, options: OpeningKeyOptions = {}) {
-    super(cipher, secret);
+    super(cipher, secret, false);
     const window = options.replayWindow ?? DEFAULT_REPLAY_WINDOW_PACKETS;
     this.replayWindow = window === false ? null : new ReplayWindow(window);
   }
@@ -245,7 +287,10 @@ export class OpeningKey extends DirectionKey {
     if (pn < 0) return null;
     const bodyLength = sealed.length - TAG_BYTES;
     let body: Uint8Array | null;
-    if (this.sodium !== null) {
+    if (this.native !== null) {
+      body = Buffer.allocUnsafe(bodyLength);
+      if (this.native.open(this.handleFor(pn), this.nonceFor(pn), header, sealed, body, 0) < 0) body = null;
+    } else if (this.sodium !== null) {
       body = Buffer.allocUnsafe(bodyLength);
       if (!this.openWithSodium(pn, header, sealed, body)) body = null;
     } else {
@@ -262,7 +307,7 @@ export class OpeningKey extends DirectionKey {
   /**
    * {@link open}, writing the plaintext (sealed.length - 16 bytes) into `out` at `offset`; returns its
    * length, or -1 for anything {@link open} drops (counted the same way). `out` may be the very bytes of
-   * `sealed` (opening a datagram in place; nothing is allocated on libsodium) or overlap them at another
+   * `sealed` (opening a datagram in place; nothing is allocated on the addon or libsodium) or overlap them at another
    * offset. On -1 the plaintext's range of `out` holds unspecified bytes (libsodium zeroes it), which is
    * why in-place opening suits a datagram that is dropped when it fails. Never throws for bad input from
    * the network; throws when `out` is too short for `sealed` (a caller's bug).
@@ -284,7 +329,11 @@ export class OpeningKey extends DirectionKey {
     const pn = this.admit(packetNumber, header, sealed);
     if (pn < 0) return -1;
     let opened: boolean;
-    if (this.sodium !== null) {
+    if (this.native !== null) {
+      const shifted = overlapsShiftedAt(sealed, out, offset, bodyLength);
+      const source = shifted ? new Uint8Array(sealed) : sealed;
+      opened = this.native.open(this.handleFor(pn), this.nonceFor(pn), header, source, out, offset) >= 0;
+    } else if (this.sodium !== null) {
       const target = out.subarray(offset, offset + bodyLength);
       const source = overlapsShifted(sealed, target) ? new Uint8Array(sealed) : sealed;
       opened = this.openWithSodium(pn, header, source, target);

@@ -141,13 +141,16 @@ export class FrameWriter {
     for (const waiter of this.#waiters.splice(0)) waiter.fail(error);
   }
 
-  /** Seals `plaintext` as one record and writes it (one writev for prefix and body). */
+  /**
+   * Seals `plaintext` as one record and writes it; the record's buffer goes back to the sealer once the
+   * socket has written it (or failed to).
+   */
   #writeRecord(sealer: RecordSealer, plaintext: Uint8Array, callback?: (error?: Error | null) => void): void {
-    const [prefix, sealed] = sealer.seal(plaintext);
-    this.#socket.cork();
-    this.#socket.write(prefix);
-    this.#socket.write(sealed, callback);
-    this.#socket.uncork();
+    const record = sealer.seal(plaintext);
+    this.#socket.write(record, (error) => {
+      sealer.release(record);
+      callback?.(error);
+    });
   }
 
   /**
