@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { defaultCipher } from '@antt/secure';
+import { SealingKey } from '@antt/secure';
 import type { PeerPlan, PeerResult } from './peer.js';
 
 const MiB = 1024 * 1024;
@@ -249,9 +249,9 @@ async function labPath(): Promise<{ path: PathSpec; destroy(): Promise<void> } |
   }
 }
 
-/** The record cipher both peers pick by default: ChaCha20-Poly1305 when libsodium loads. */
+/** The records' cipher (@antt/tcp asks for AES-256-GCM) and the library sealing them in these processes. */
 function cipherLabel(): string {
-  return defaultCipher() === 'ChaChaPoly' ? 'ChaCha20-Poly1305 on libsodium' : 'AES-256-GCM on node:crypto';
+  return `AES-256-GCM on ${new SealingKey('AESGCM', new Uint8Array(32)).backend}`;
 }
 
 async function main(): Promise<void> {

@@ -9,7 +9,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { defaultCipher } from '@antt/secure';
+import { loadNative, nativeUnavailableReason } from '@antt/native';
+import { defaultCipher, SealingKey } from '@antt/secure';
 import { next, peer } from './spawn-peer.js';
 
 const MiB = 2 ** 20;
@@ -201,6 +202,20 @@ export function printTable(results: Result[]): void {
   for (const row of rows) console.log(line(row));
 }
 
+/** The default cipher and the library sealing it in these processes. */
+function cipherLabel(): string {
+  const cipher = defaultCipher();
+  const name = cipher === 'ChaChaPoly' ? 'ChaCha20-Poly1305' : 'AES-256-GCM';
+  return `${name} on ${new SealingKey(cipher, new Uint8Array(32)).backend}`;
+}
+
+/** Whether the endpoints send bursts with sendmmsg/GSO (the @antt/native addon), and if not why. */
+function batchLabel(): string {
+  if (process.env.ANTT_NATIVE === '0') return 'no (ANTT_NATIVE=0)';
+  if (typeof loadNative()?.sendBatch === 'function') return 'sendmmsg + UDP GSO (@antt/native)';
+  return `no (${nativeUnavailableReason() || 'not Linux'})`;
+}
+
 async function main(): Promise<void> {
   const results: Result[] = [];
   const labOnly = process.argv.includes('--lab-only') || process.argv.includes('--two-nats-only');
@@ -218,7 +233,7 @@ async function main(): Promise<void> {
   }
   console.log(
     `\nAntt/UDP benchmark, ${new Date().toISOString()}, node ${process.version}, ${quick ? 'quick' : 'full'}, ` +
-      `encrypted rows sealed with ${defaultCipher() === 'ChaChaPoly' ? 'ChaCha20-Poly1305 on libsodium' : 'AES-256-GCM on node:crypto'}`,
+      `encrypted rows sealed with ${cipherLabel()}; sends batched: ${batchLabel()}`,
   );
   printTable(results);
   for (const h of results.filter((r) => r.kind === 'hyperdht' && !r.failed)) {
