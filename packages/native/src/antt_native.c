@@ -10,11 +10,17 @@
  *    burst to the kernel with one sendmmsg(), and on Linux groups equal-sized datagrams to one address
  *    into UDP GSO super-datagrams (UDP_SEGMENT), which the kernel (or the NIC) splits on the way out.
  *
- * Everything is synchronous, non-blocking and copies nothing from JS: the buffers are read in place.
+ * 3. Many datagrams per wake-up on the receive side. dgram makes one recvmsg(), one fresh Buffer, one
+ *    address object and one 'message' event per datagram. startReceiver() watches a dup of the socket
+ *    with libuv and reads with recvmmsg() into one reused buffer, then calls back once per batch.
+ *
+ * Sealing and sending are synchronous and non-blocking and copy nothing from JS: the buffers are read in
+ * place.
  */
 #define _GNU_SOURCE /* sendmmsg, struct mmsghdr */
 #define NAPI_VERSION 8
 #include <node_api.h>
+#include <uv.h>
 
 #include <errno.h>
 #include <stdint.h>
@@ -29,6 +35,7 @@
 #include <netinet/udp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
@@ -319,6 +326,245 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
 }
 #endif
 
+#if ANTT_HAVE_BATCH
+/* ---- batched UDP receives -------------------------------------------------------------------- */
+
+/* Per received datagram, RECV_META_INTS int32 in the caller's meta array: */
+#define META_LENGTH 0   /* bytes, or -1 when it did not fit its slot (truncated) */
+#define META_FAMILY 1   /* 4 or 6 */
+#define META_PORT 2
+#define META_ADDRESS 3  /* 4 int32 holding the address bytes as received (network order) */
+#define RECV_META_INTS 8
+#define MAX_RECV_SLOTS 256
+/* recvmmsg rounds per wake-up before other work on the event loop gets its turn. */
+#define MAX_RECV_ROUNDS 8
+
+typedef struct {
+  napi_env env;
+  uv_poll_t poll;
+  int fd;
+  int stopped;
+  int closing;
+  /* The JS handle and the libuv poll each hold one; the memory goes when both let go. */
+  int holders;
+  napi_ref callback;
+  napi_ref data_ref;
+  napi_ref meta_ref;
+  napi_async_context async;
+  uint8_t *data;
+  int32_t *meta;
+  uint32_t slot_bytes;
+  uint32_t slots;
+  struct mmsghdr msgs[MAX_RECV_SLOTS];
+  struct iovec iov[MAX_RECV_SLOTS];
+  struct sockaddr_storage addresses[MAX_RECV_SLOTS];
+} receiver_t;
+
+static void receiver_release(receiver_t *r) {
+  if (--r->holders == 0) free(r);
+}
+
+static void receiver_closed(uv_handle_t *handle) {
+  receiver_t *r = (receiver_t *)handle->data;
+  if (r->fd >= 0) close(r->fd);
+  r->fd = -1;
+  receiver_release(r);
+}
+
+static void receiver_close(receiver_t *r) {
+  if (r->closing) return;
+  r->closing = 1;
+  uv_close((uv_handle_t *)&r->poll, receiver_closed);
+}
+
+/* Stops reading and drops the references to the JS side; the memory goes once libuv closed the poll. */
+static void receiver_stop(receiver_t *r, int release_refs) {
+  if (r->stopped) return;
+  r->stopped = 1;
+  uv_poll_stop(&r->poll);
+  if (release_refs) {
+    napi_delete_reference(r->env, r->callback);
+    napi_delete_reference(r->env, r->data_ref);
+    napi_delete_reference(r->env, r->meta_ref);
+    napi_async_destroy(r->env, r->async);
+  }
+}
+
+static void receiver_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  receiver_t *r = (receiver_t *)data;
+  receiver_stop(r, 1);
+  receiver_close(r);
+  receiver_release(r);
+}
+
+static void fill_meta(receiver_t *r, unsigned i) {
+  int32_t *m = r->meta + (size_t)i * RECV_META_INTS;
+  const struct msghdr *h = &r->msgs[i].msg_hdr;
+  m[META_LENGTH] = (h->msg_flags & MSG_TRUNC) ? -1 : (int32_t)r->msgs[i].msg_len;
+  const struct sockaddr_storage *a = &r->addresses[i];
+  memset(m + META_ADDRESS, 0, 16);
+  if (a->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)a;
+    m[META_FAMILY] = 6;
+    m[META_PORT] = ntohs(v6->sin6_port);
+    memcpy(m + META_ADDRESS, &v6->sin6_addr, 16);
+  } else {
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)a;
+    m[META_FAMILY] = 4;
+    m[META_PORT] = ntohs(v4->sin_port);
+    memcpy(m + META_ADDRESS, &v4->sin_addr, 4);
+  }
+}
+
+static void on_readable(uv_poll_t *poll, int status, int events) {
+  (void)events;
+  receiver_t *r = (receiver_t *)poll->data;
+  if (status < 0 || r->stopped) return;
+  napi_env env = r->env;
+  for (int round = 0; round < MAX_RECV_ROUNDS && !r->stopped; round++) {
+    for (uint32_t i = 0; i < r->slots; i++) {
+      r->iov[i].iov_base = r->data + (size_t)i * r->slot_bytes;
+      r->iov[i].iov_len = r->slot_bytes;
+      memset(&r->msgs[i].msg_hdr, 0, sizeof r->msgs[i].msg_hdr);
+      r->msgs[i].msg_hdr.msg_iov = &r->iov[i];
+      r->msgs[i].msg_hdr.msg_iovlen = 1;
+      r->msgs[i].msg_hdr.msg_name = &r->addresses[i];
+      r->msgs[i].msg_hdr.msg_namelen = sizeof r->addresses[i];
+    }
+    int n = recvmmsg(r->fd, r->msgs, r->slots, MSG_DONTWAIT, NULL);
+    if (n <= 0) return; /* EAGAIN: drained; an error (none expected on unconnected UDP): next wake-up */
+    for (int i = 0; i < n; i++) fill_meta(r, (unsigned)i);
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value callback, global, argv[1], result;
+    if (napi_get_reference_value(env, r->callback, &callback) == napi_ok && callback != NULL &&
+        napi_get_global(env, &global) == napi_ok && napi_create_int32(env, n, &argv[0]) == napi_ok) {
+      napi_status called = napi_make_callback(env, r->async, global, callback, 1, argv, &result);
+      if (called == napi_pending_exception) {
+        napi_value error;
+        napi_get_and_clear_last_exception(env, &error);
+        napi_fatal_exception(env, error);
+      }
+    }
+    napi_close_handle_scope(env, scope);
+    if ((uint32_t)n < r->slots) return;
+  }
+}
+
+static int typed_info(napi_env env, napi_value value, napi_typedarray_type want, void **data, size_t *length) {
+  bool is_typed = false;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return 0;
+  napi_typedarray_type type;
+  if (napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) != napi_ok) return 0;
+  return type == want || (want == napi_uint8_array && type == napi_uint8_clamped_array);
+}
+
+/*
+ * startReceiver(fd, data: Uint8Array, slotBytes, meta: Int32Array, onBatch(count)) -> handle
+ * Reads datagrams sent to the socket `fd` (which the caller stops reading itself) in batches of up to
+ * data.length / slotBytes, datagram i at data[i * slotBytes], its length and source in meta[i * 8 ...],
+ * then calls onBatch(count). Both arrays are reused for the next batch: onBatch must copy what it keeps.
+ */
+static napi_value start_receiver(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) return throw_error(env, "ERR_INVALID_ARG", "startReceiver(fd, data, slotBytes, meta, onBatch)");
+  int32_t fd = -1;
+  uint32_t slot_bytes = 0;
+  napi_get_value_int32(env, argv[0], &fd);
+  napi_get_value_uint32(env, argv[2], &slot_bytes);
+  void *data = NULL, *meta = NULL;
+  size_t data_length = 0, meta_length = 0;
+  napi_valuetype callback_type;
+  if (fd < 0 || slot_bytes == 0 || !typed_info(env, argv[1], napi_uint8_array, &data, &data_length) ||
+      !typed_info(env, argv[3], napi_int32_array, &meta, &meta_length) ||
+      napi_typeof(env, argv[4], &callback_type) != napi_ok || callback_type != napi_function) {
+    return throw_error(env, "ERR_INVALID_ARG", "startReceiver(fd, data, slotBytes, meta, onBatch): bad arguments");
+  }
+  size_t slots = data_length / slot_bytes;
+  if (slots > MAX_RECV_SLOTS) slots = MAX_RECV_SLOTS;
+  if (slots == 0 || meta_length < slots * RECV_META_INTS) {
+    return throw_error(env, "ERR_INVALID_ARG", "startReceiver: data holds no slot, or meta is too short for its slots");
+  }
+  uv_loop_t *loop = NULL;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  receiver_t *r = calloc(1, sizeof *r);
+  if (r == NULL) return throw_error(env, "ERR_MEMORY", "startReceiver: out of memory");
+  r->env = env;
+  r->data = data;
+  r->meta = meta;
+  r->slot_bytes = slot_bytes;
+  r->slots = (uint32_t)slots;
+  r->fd = dup(fd);
+  if (r->fd < 0) {
+    int error = errno;
+    free(r);
+    return make_int(env, -error);
+  }
+  r->poll.data = r;
+  r->holders = 2;
+  if (uv_poll_init(loop, &r->poll, r->fd) != 0) {
+    close(r->fd);
+    free(r);
+    return make_int(env, -EINVAL);
+  }
+  napi_value resource_name;
+  napi_create_string_utf8(env, "antt:udp-receiver", NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, NULL, resource_name, &r->async);
+  napi_create_reference(env, argv[4], 1, &r->callback);
+  napi_create_reference(env, argv[1], 1, &r->data_ref);
+  napi_create_reference(env, argv[3], 1, &r->meta_ref);
+  napi_value external;
+  if (napi_create_external(env, r, receiver_finalize, NULL, &external) != napi_ok) {
+    receiver_stop(r, 1);
+    receiver_close(r);
+    receiver_release(r); /* no JS handle holds it */
+    return NULL;
+  }
+  uv_poll_start(&r->poll, UV_READABLE, on_readable);
+  return external;
+}
+
+/* stopReceiver(handle): no more callbacks; idempotent. The dup'd descriptor closes with the handle. */
+static napi_value stop_receiver(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  receiver_t *r = NULL;
+  if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&r) != napi_ok || r == NULL) {
+    return throw_error(env, "ERR_INVALID_ARG", "stopReceiver(handle): not a receiver");
+  }
+  receiver_stop(r, 1);
+  receiver_close(r);
+  return NULL;
+}
+
+/* formatAddress(meta: Int32Array, index) -> the source address of datagram `index`, as inet_ntop writes it. */
+static napi_value format_address(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *meta = NULL;
+  size_t meta_length = 0;
+  uint32_t index = 0;
+  if (argc < 2 || !typed_info(env, argv[0], napi_int32_array, &meta, &meta_length) ||
+      napi_get_value_uint32(env, argv[1], &index) != napi_ok ||
+      (size_t)(index + 1) * RECV_META_INTS > meta_length) {
+    return throw_error(env, "ERR_INVALID_ARG", "formatAddress(meta, index): bad arguments");
+  }
+  const int32_t *m = (const int32_t *)meta + (size_t)index * RECV_META_INTS;
+  char text[INET6_ADDRSTRLEN];
+  const char *written = inet_ntop(m[META_FAMILY] == 6 ? AF_INET6 : AF_INET, m + META_ADDRESS, text, sizeof text);
+  if (written == NULL) return throw_error(env, "ERR_INVALID_ARG", "formatAddress: not an address");
+  napi_value result;
+  CHECK(napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &result));
+  return result;
+}
+#endif
+
 /* ---- module ---------------------------------------------------------------------------------- */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -329,6 +575,9 @@ static napi_value init(napi_env env, napi_value exports) {
 #if ANTT_HAVE_BATCH
       {"socketAddress", NULL, socket_address, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendBatch", NULL, send_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"startReceiver", NULL, start_receiver, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stopReceiver", NULL, stop_receiver, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"formatAddress", NULL, format_address, NULL, NULL, NULL, napi_enumerable, NULL},
 #endif
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok)

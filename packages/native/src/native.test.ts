@@ -5,7 +5,11 @@ import {
   loadNative,
   type NativeAddon,
   type NativeCipher,
+  type NativeReceiverHandle,
   nativeUnavailableReason,
+  RECEIVE_META_INTS,
+  resumeDgramReading,
+  stopDgramReading,
   udpSocketFd,
 } from './index.js';
 
@@ -189,5 +193,73 @@ describe.skipIf(native?.sendBatch === undefined)('batched sends (Linux)', () => 
     expect(addon.socketAddress('example.com', 9)).toBeNull();
     expect(addon.socketAddress('127.0.0.1', 70000)).toBeNull();
     expect(addon.socketAddress('fe80::1%eth0', 9)).toBeNull();
+  });
+});
+
+describe.skipIf(native?.startReceiver === undefined)('batched receives (Linux)', () => {
+  const addon = native as Required<NativeAddon>;
+  const SLOT = 2048;
+
+  it('reads a burst in few callbacks, each datagram in its slot with its length and source', async () => {
+    for (const [type, host] of [
+      ['udp4', '127.0.0.1'],
+      ['udp6', '::1'],
+    ] as const) {
+      const receiver = await bound(type, host);
+      const sender = await bound(type, host);
+      expect(stopDgramReading(receiver)).toBe(true);
+      const data = new Uint8Array(8 * SLOT);
+      const meta = new Int32Array(8 * RECEIVE_META_INTS);
+      const got: { length: number; first: number; port: number; address: string }[] = [];
+      let batches = 0;
+      const handle = addon.startReceiver(udpSocketFd(receiver), data, SLOT, meta, (count) => {
+        batches++;
+        for (let i = 0; i < count; i++) {
+          const m = i * RECEIVE_META_INTS;
+          got.push({
+            length: meta[m]!,
+            first: data[i * SLOT]!,
+            port: meta[m + 2]!,
+            address: addon.formatAddress(meta, i),
+          });
+        }
+      }) as NativeReceiverHandle;
+      expect(typeof handle).toBe('object');
+      const sizes = [...Array(20).fill(1200), 1, SLOT, SLOT + 1, 9];
+      const address = addon.socketAddress(host, receiver.address().port)!;
+      const datagrams = sizes.map((size, i) => Buffer.alloc(size, i + 1));
+      expect(addon.sendBatch(udpSocketFd(sender), address, datagrams, datagrams.length, false)).toBe(
+        sizes.length,
+      );
+      for (let i = 0; i < 100 && got.length < sizes.length; i++) await new Promise((r) => setTimeout(r, 10));
+      addon.stopReceiver(handle);
+      addon.stopReceiver(handle);
+      // Every datagram, in order; the one longer than a slot reported as -1 (truncated).
+      expect(got.map((g) => g.length)).toEqual(sizes.map((size) => (size > SLOT ? -1 : size)));
+      expect(got.map((g) => g.first)).toEqual(sizes.map((_, i) => i + 1));
+      expect(new Set(got.map((g) => `${g.address} ${g.port}`))).toEqual(
+        new Set([`${host} ${sender.address().port}`]),
+      );
+      expect(batches).toBeLessThan(sizes.length); // more than one datagram per call
+      expect(resumeDgramReading(receiver)).toBe(true);
+      const after = new Promise<Buffer>((resolve) => receiver.once('message', resolve));
+      sender.send(Buffer.from('dgram again'), receiver.address().port, host);
+      expect((await after).toString()).toBe('dgram again');
+    }
+  });
+
+  it('refuses bad arguments with a clear error', async () => {
+    const socket = await bound('udp4', '127.0.0.1');
+    const fd = udpSocketFd(socket);
+    const meta = new Int32Array(RECEIVE_META_INTS);
+    const noop = () => {};
+    expect(() => addon.startReceiver(fd, new Uint8Array(10), SLOT, meta, noop)).toThrow(/no slot/);
+    expect(() => addon.startReceiver(fd, new Uint8Array(2 * SLOT), SLOT, meta, noop)).toThrow(/too short/);
+    expect(() => addon.startReceiver(fd, new Uint8Array(SLOT), SLOT, new Int32Array(8), 7 as never)).toThrow(
+      /bad arguments/,
+    );
+    expect(addon.startReceiver(1_000_000, new Uint8Array(SLOT), SLOT, meta, noop)).toBeLessThan(0);
+    expect(() => addon.stopReceiver({} as never)).toThrow(/not a receiver/);
+    expect(() => addon.formatAddress(meta, 5)).toThrow(/bad arguments/);
   });
 });

@@ -17,6 +17,7 @@ import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type Address, AnttError, ErrorCode, networkError, scopedSignal, type WaitOptions } from '@antt/core';
 import { warnInsecure } from '@antt/secure';
+import { BatchReceiver, type BatchSource } from './batch-receiver.js';
 import { BatchSender } from './batch-sender.js';
 import { acceptConnection, UdpConnection, type UdpConnectionOptions } from './connection.js';
 import { DatagramPool } from './datagram-pool.js';
@@ -95,6 +96,12 @@ export interface UdpEndpointStats {
   datagramsSentBatched: number;
   /** System calls that sent those. */
   batchSendCalls: number;
+  /**
+   * Of `datagramsReceived`, those read many per system call (recvmmsg) through the addon; 0 without it.
+   */
+  datagramsReceivedBatched: number;
+  /** System calls that read those. */
+  batchReceiveCalls: number;
   /** Destination ID or source address matched no live connection. */
   droppedUnknownConnection: number;
   /** For a connection that already closed. */
@@ -138,6 +145,8 @@ export class UdpEndpoint {
   readonly #flushQueue: Attachment[] = [];
   #flushScheduled = false;
   readonly #sender: BatchSender;
+  /** Reads the socket many datagrams per call once bound, where the addon is built; else dgram does. */
+  #receiver: BatchReceiver | null = null;
   /** The datagrams of one flush, reused. */
   readonly #burst: Uint8Array[] = new Array<Uint8Array>(MAX_BURST_DATAGRAMS).fill(EMPTY);
   #address: Address | undefined;
@@ -148,7 +157,14 @@ export class UdpEndpoint {
   #bindError: Error | undefined;
   /** Set for an endpoint a connection created for itself: closes with its last connection. */
   closeWhenEmpty = false;
-  readonly #stats: Omit<UdpEndpointStats, 'connections' | 'datagramsSentBatched' | 'batchSendCalls'> = {
+  readonly #stats: Omit<
+    UdpEndpointStats,
+    | 'connections'
+    | 'datagramsSentBatched'
+    | 'batchSendCalls'
+    | 'datagramsReceivedBatched'
+    | 'batchReceiveCalls'
+  > = {
     datagramsReceived: 0,
     datagramsSent: 0,
     droppedUnknownConnection: 0,
@@ -200,6 +216,7 @@ export class UdpEndpoint {
         } catch {
           // The kernel caps the sizes (net.core.rmem_max); its default still works, only slower.
         }
+        this.#receiver = BatchReceiver.start(this.#socket, this.#onBatchedDatagram);
         const bound = this.#socket.address();
         this.#address = {
           host: bound.address,
@@ -349,6 +366,8 @@ export class UdpEndpoint {
       ...this.#stats,
       datagramsSentBatched: this.#sender.stats.datagramsBatched,
       batchSendCalls: this.#sender.stats.batchCalls,
+      datagramsReceivedBatched: this.#receiver?.stats.datagrams ?? 0,
+      batchReceiveCalls: this.#receiver?.stats.batches ?? 0,
       connections: this.#attachments.size,
     };
   }
@@ -382,6 +401,7 @@ export class UdpEndpoint {
     }
     for (const waiter of this.#acceptWaiters.splice(0)) waiter.reject(error);
     for (const connection of this.#backlog.splice(0)) connection.destroy(error);
+    this.#receiver?.stop();
     try {
       this.#socket.close();
     } catch {
@@ -418,7 +438,21 @@ export class UdpEndpoint {
 
   // ---- receiving ------------------------------------------------------------------------------
 
-  #onDatagram(datagram: Buffer, remote: RemoteInfo): void {
+  /**
+   * A datagram from the batch receiver: a view into memory reused for the next batch. Only DATA of a
+   * live connection is processed in place (whatever the connection keeps of it, it copies); anything
+   * else (handshakes, foreign datagrams, which handlers may keep) is copied first.
+   */
+  readonly #onBatchedDatagram = (datagram: Buffer, remote: BatchSource): void => {
+    const isData =
+      datagram.byteLength >= HEADER_BYTES &&
+      magicDistance(datagram) === 0 &&
+      headerType(datagram) === PacketType.DATA &&
+      (headerIdLo(datagram) !== 0 || headerIdHi(datagram) !== 0);
+    this.#onDatagram(isData ? datagram : Buffer.from(datagram), remote);
+  };
+
+  #onDatagram(datagram: Buffer, remote: RemoteInfo | BatchSource): void {
     const stats = this.#stats;
     stats.datagramsReceived++;
     if (this.#closed) return;

@@ -1,6 +1,7 @@
 /**
- * Batched sends (sendmmsg, UDP GSO) through the optional @antt/native addon: the endpoint hands each
- * burst to the kernel in one call where it can, and the bytes arrive as with one send per datagram.
+ * Batched sends (sendmmsg, UDP GSO) and receives (recvmmsg) through the optional @antt/native addon:
+ * the endpoint hands each burst to the kernel in one call and reads many datagrams per call where it
+ * can, and the bytes arrive as with one dgram call per datagram.
  * @antt/native's own tests fail under CI when the addon was not built; without it (not Linux, no
  * compiler) the batched half here has nothing to run on.
  */
@@ -9,6 +10,12 @@ import { createSocket, type Socket } from 'node:dgram';
 import { loadNative } from '@antt/native';
 import { filled } from '@antt/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BatchReceiver,
+  type BatchSource,
+  RECEIVE_SLOT_BYTES,
+  setBatchReceives,
+} from '../src/batch-receiver.js';
 import { BatchSender, setBatchSends } from '../src/batch-sender.js';
 import { type UdpConnection, UdpEndpoint } from '../src/index.js';
 import { LOOPBACK, TEST_SECURITY } from './helpers.js';
@@ -16,10 +23,12 @@ import { LOOPBACK, TEST_SECURITY } from './helpers.js';
 const MiB = 1024 * 1024;
 const CHUNK_BYTES = 256 * 1024;
 const batching = process.platform === 'linux' && typeof loadNative()?.sendBatch === 'function';
+const batchReceiving = process.platform === 'linux' && typeof loadNative()?.startReceiver === 'function';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   setBatchSends(true);
+  setBatchReceives(true);
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
@@ -50,7 +59,7 @@ async function connectedPair(host: string) {
   cleanups.push(() => client.close());
   const accepted = server.accept({ timeout: 5_000 });
   const connection = await client.connect(server.address!, { timeout: 5_000 });
-  return { client, connection, accepted: await accepted };
+  return { client, server, connection, accepted: await accepted };
 }
 
 async function bound(host = LOOPBACK): Promise<Socket> {
@@ -83,10 +92,12 @@ describe('batched sends', () => {
 
   it('are off when switched off, and the transfer is the same', { timeout: 60_000 }, async () => {
     setBatchSends(false);
-    const { client, connection, accepted } = await connectedPair(LOOPBACK);
+    setBatchReceives(false);
+    const { client, server, connection, accepted } = await connectedPair(LOOPBACK);
     const digests = await transfer(connection, accepted, 4 * MiB);
     expect(digests.received).toBe(digests.sent);
     expect(client.stats()).toMatchObject({ datagramsSentBatched: 0, batchSendCalls: 0 });
+    expect(server.stats()).toMatchObject({ datagramsReceivedBatched: 0, batchReceiveCalls: 0 });
     await connection.close({ timeout: 10_000 });
   });
 });
@@ -153,5 +164,67 @@ describe('BatchSender', () => {
     expect(sender.stats).toEqual({ batchCalls: 1, datagramsBatched: 0 });
     for (let i = 0; i < 100 && freed < 2; i++) await new Promise((r) => setTimeout(r, 10));
     expect(freed).toBe(2); // socket.send reported the error to its callback, which frees the buffer
+  });
+});
+
+describe.skipIf(!batchReceiving)('BatchReceiver', () => {
+  async function started(host = LOOPBACK) {
+    const socket = await bound(host);
+    const got: { bytes: Buffer; from: BatchSource; via: 'batch' | 'dgram' }[] = [];
+    // Copies: the batch's memory is reused for the next one.
+    socket.on('message', (bytes, from) => got.push({ bytes, from: from as BatchSource, via: 'dgram' }));
+    const receiver = BatchReceiver.start(socket, (bytes, from) =>
+      got.push({ bytes: Buffer.from(bytes), from, via: 'batch' }),
+    );
+    expect(receiver).not.toBeNull();
+    cleanups.push(() => receiver!.stop());
+    const until = async (count: number) => {
+      for (let i = 0; i < 200 && got.length < count; i++) await new Promise((r) => setTimeout(r, 10));
+      return got;
+    };
+    return { socket, receiver: receiver!, got, until, port: socket.address().port };
+  }
+
+  it('delivers what arrives, in order, with the source dgram would report, instead of dgram', async () => {
+    for (const host of [LOOPBACK, '::1']) {
+      const { receiver, until, port } = await started(host);
+      const from = await bound(host);
+      const sizes = [1, 1200, 1200, 700, RECEIVE_SLOT_BYTES, 30];
+      for (const [i, size] of sizes.entries()) from.send(Buffer.alloc(size, i + 1), port, host);
+      const got = await until(sizes.length);
+      expect(got.map((g) => g.via)).toEqual(sizes.map(() => 'batch'));
+      expect(got.map((g) => g.bytes.length)).toEqual(sizes);
+      expect(got.every((g, i) => g.bytes.every((b) => b === i + 1))).toBe(true);
+      expect(got[0]!.from).toMatchObject({ address: host, port: from.address().port });
+      expect(receiver.stats.datagrams).toBe(sizes.length);
+    }
+  });
+
+  it('hands the socket back to dgram after a datagram longer than a slot, losing only that one', async () => {
+    const { receiver, until, port } = await started();
+    const from = await bound();
+    from.send(Buffer.alloc(10, 1), port, LOOPBACK);
+    await until(1);
+    from.send(Buffer.alloc(RECEIVE_SLOT_BYTES + 1, 2), port, LOOPBACK);
+    for (let i = 0; i < 100 && receiver.running; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(receiver.running).toBe(false);
+    from.send(Buffer.alloc(20, 3), port, LOOPBACK);
+    from.send(Buffer.alloc(RECEIVE_SLOT_BYTES + 100, 4), port, LOOPBACK);
+    const got = await until(3);
+    expect(got.map((g) => [g.via, g.bytes.length])).toEqual([
+      ['batch', 10],
+      ['dgram', 20],
+      ['dgram', RECEIVE_SLOT_BYTES + 100],
+    ]);
+  });
+
+  it('delivers nothing after stop()', async () => {
+    const { receiver, got, port } = await started();
+    const from = await bound();
+    receiver.stop();
+    receiver.stop();
+    from.send(Buffer.alloc(10), port, LOOPBACK);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).toEqual([]);
   });
 });

@@ -5,8 +5,8 @@
  * - In-order bytes go straight into the message being assembled: a message's buffer is allocated once,
  *   at its full size, when its 4-byte length arrives, and frames are copied into it; a large message is
  *   never held twice.
- * - Out-of-order frames wait in a sorted list, referencing (not copying) the received datagram, and are
- *   counted against a hard byte cap; a frame that would exceed it is dropped and counted (the sender
+ * - Out-of-order frames wait in a sorted list, copied out of the received datagram (whose memory the
+ *   endpoint may reuse for the next one), and are counted against a hard byte cap; a frame that would exceed it is dropped and counted (the sender
  *   resends it). The flow-control window never invites more than the cap, so only a misbehaving sender
  *   hits it.
  * - A delayed duplicate of bytes already delivered is ignored, never re-requested.
@@ -97,7 +97,8 @@ export class Reassembly {
     }
     if (this.outOfOrderBytes + data.byteLength > this.#capBytes) return StreamResult.OVER_CAP;
     starts.splice(lo, 0, offset);
-    this.#frames.splice(lo, 0, data);
+    // A copy: the datagram's memory may be reused once it has been processed (batched receives).
+    this.#frames.splice(lo, 0, Uint8Array.prototype.slice.call(data));
     this.outOfOrderBytes += data.byteLength;
     return StreamResult.ACCEPTED;
   }
