@@ -74,27 +74,33 @@ describe('adoptAccepted', () => {
     let filled = 0;
     let directReads = 0;
     let scratchBytes = 0;
+    let resolveDone = (): void => {};
     const done = new Promise<void>((resolve) => {
-      setDirectTarget(adopted, {
-        readTarget: (minBytes) => (target.length - filled >= minBytes ? target.subarray(filled) : undefined),
-        commitRead: (bytes) => {
-          directReads++;
-          filled += bytes;
-          if (filled === target.length) resolve();
-        },
-      });
+      resolveDone = resolve;
     });
+    setDirectTarget(adopted, {
+      readTarget: (minBytes) => (target.length - filled >= minBytes ? target.subarray(filled) : undefined),
+      commitRead: (bytes) => {
+        directReads++;
+        filled += bytes;
+        if (filled === target.length) resolveDone();
+      },
+    });
+    // The reads the target refuses (the first, before it existed, and a last one shorter than the
+    // minimum direct read) land in the scratch buffer and come here.
     onChunks(adopted, (chunk) => {
       chunk.copy(target, filled);
       filled += chunk.length;
       scratchBytes += chunk.length;
+      if (filled === target.length) resolveDone();
     });
     client.write(message);
     await Promise.race([done, new Promise((_, reject) => setTimeout(reject, WAIT_MS, new Error('timeout')))]);
     expect(target.equals(message)).toBe(true);
     expect(directReads).toBeGreaterThan(0);
-    // Only the first read, asked for before the target existed, may land in the scratch buffer.
-    expect(scratchBytes).toBeLessThanOrEqual(64 * 1024);
+    // Only the first read (asked for before the target existed, at most the 64 KiB scratch buffer) and
+    // a tail shorter than the 16 KiB minimum direct read may land in the scratch buffer.
+    expect(scratchBytes).toBeLessThanOrEqual(64 * 1024 + 16 * 1024);
   });
 
   it('keeps half-open working: the peer ends, the adopted socket still writes, then ends too', async () => {
