@@ -9,7 +9,7 @@
  * delivery must copy them (the endpoint copies everything but DATA packets, and the reassembly copies
  * the out-of-order frames it holds).
  *
- * A datagram longer than a slot (a peer configured for larger datagrams than RECEIVE_SLOT_BYTES) is
+ * A datagram longer than a slot (a peer configured for larger datagrams than this endpoint) is
  * lost to the kernel's truncation; the receiver then hands the socket back to dgram for good, so only
  * that one is lost (the sender retransmits it, or its MTU probe simply failed).
  */
@@ -26,7 +26,10 @@ import {
 
 /** Datagrams per batch. */
 const RECEIVE_SLOTS = 32;
-/** Largest datagram a slot holds: Antt's own ceiling on loopback paths (options.ts). */
+/**
+ * Smallest slot: Antt's own ceiling on loopback paths (options.ts). An endpoint configured to send larger
+ * datagrams gets slots of its own largest datagram (its peers are expected to be configured alike).
+ */
 export const RECEIVE_SLOT_BYTES = 16_384;
 
 type ReceiveAddon = Required<Pick<NativeAddon, 'startReceiver' | 'stopReceiver' | 'formatAddress'>>;
@@ -70,7 +73,7 @@ export class BatchReceiver {
   readonly #addon: ReceiveAddon;
   readonly #socket: Socket;
   readonly #onDatagram: (datagram: Buffer, from: BatchSource) => void;
-  readonly #data = new Uint8Array(RECEIVE_SLOTS * RECEIVE_SLOT_BYTES);
+  readonly #data: Uint8Array;
   readonly #meta = new Int32Array(RECEIVE_SLOTS * RECEIVE_META_INTS);
   readonly #views: Buffer[];
   #handle: NativeReceiverHandle | undefined;
@@ -83,34 +86,33 @@ export class BatchReceiver {
     addon: ReceiveAddon,
     socket: Socket,
     onDatagram: (datagram: Buffer, from: BatchSource) => void,
+    slotBytes: number,
   ) {
     this.#addon = addon;
     this.#socket = socket;
     this.#onDatagram = onDatagram;
+    this.#data = new Uint8Array(RECEIVE_SLOTS * slotBytes);
     this.#views = Array.from({ length: RECEIVE_SLOTS }, (_, i) =>
-      Buffer.from(this.#data.buffer, i * RECEIVE_SLOT_BYTES, RECEIVE_SLOT_BYTES),
+      Buffer.from(this.#data.buffer, i * slotBytes, slotBytes),
     );
   }
 
   /**
-   * Takes over reading of the bound `socket`, or returns null (dgram keeps reading, its 'message'
-   * events as before) when the addon is missing, switched off, or cannot watch this socket.
+   * Takes over reading of the bound `socket` with slots of `largestDatagramBytes` (at least
+   * RECEIVE_SLOT_BYTES), or returns null (dgram keeps reading, its 'message' events as before) when
+   * the addon is missing, switched off, or cannot watch this socket.
    */
   static start(
     socket: Socket,
     onDatagram: (datagram: Buffer, from: BatchSource) => void,
+    largestDatagramBytes = RECEIVE_SLOT_BYTES,
   ): BatchReceiver | null {
     const addon = enabled ? receiveAddon() : null;
     const fd = addon ? udpSocketFd(socket) : -1;
     if (addon === null || fd < 0) return null;
-    const receiver = new BatchReceiver(addon, socket, onDatagram);
-    const handle = addon.startReceiver(
-      fd,
-      receiver.#data,
-      RECEIVE_SLOT_BYTES,
-      receiver.#meta,
-      receiver.#onBatch,
-    );
+    const slotBytes = Math.max(RECEIVE_SLOT_BYTES, Math.min(largestDatagramBytes, 65_536));
+    const receiver = new BatchReceiver(addon, socket, onDatagram, slotBytes);
+    const handle = addon.startReceiver(fd, receiver.#data, slotBytes, receiver.#meta, receiver.#onBatch);
     if (typeof handle === 'number') return null;
     if (!stopDgramReading(socket)) {
       addon.stopReceiver(handle);

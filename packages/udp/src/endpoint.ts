@@ -216,7 +216,7 @@ export class UdpEndpoint {
         } catch {
           // The kernel caps the sizes (net.core.rmem_max); its default still works, only slower.
         }
-        this.#receiver = BatchReceiver.start(this.#socket, this.#onBatchedDatagram);
+        this.#receiver = BatchReceiver.start(this.#socket, this.#onBatchedDatagram, bufferBytes);
         const bound = this.#socket.address();
         this.#address = {
           host: bound.address,

@@ -168,13 +168,15 @@ describe('BatchSender', () => {
 });
 
 describe.skipIf(!batchReceiving)('BatchReceiver', () => {
-  async function started(host = LOOPBACK) {
+  async function started(host = LOOPBACK, largestDatagramBytes?: number) {
     const socket = await bound(host);
     const got: { bytes: Buffer; from: BatchSource; via: 'batch' | 'dgram' }[] = [];
     // Copies: the batch's memory is reused for the next one.
     socket.on('message', (bytes, from) => got.push({ bytes, from: from as BatchSource, via: 'dgram' }));
-    const receiver = BatchReceiver.start(socket, (bytes, from) =>
-      got.push({ bytes: Buffer.from(bytes), from, via: 'batch' }),
+    const receiver = BatchReceiver.start(
+      socket,
+      (bytes, from) => got.push({ bytes: Buffer.from(bytes), from, via: 'batch' }),
+      largestDatagramBytes,
     );
     expect(receiver).not.toBeNull();
     cleanups.push(() => receiver!.stop());
@@ -216,6 +218,15 @@ describe.skipIf(!batchReceiving)('BatchReceiver', () => {
       ['dgram', 20],
       ['dgram', RECEIVE_SLOT_BYTES + 100],
     ]);
+  });
+
+  it('sizes its slots for an endpoint that sends larger datagrams than the default slot', async () => {
+    const { receiver, until, port } = await started(LOOPBACK, 40_000);
+    const from = await bound();
+    from.send(Buffer.alloc(40_000, 5), port, LOOPBACK);
+    const got = await until(1);
+    expect(got.map((g) => [g.via, g.bytes.length])).toEqual([['batch', 40_000]]);
+    expect(receiver.running).toBe(true);
   });
 
   it('delivers nothing after stop()', async () => {
