@@ -64,16 +64,18 @@ static napi_value make_int(napi_env env, int64_t value) {
   return result;
 }
 
-/* The bytes of a Uint8Array (or Buffer) argument; false when it is not one. */
-static int bytes_of(napi_env env, napi_value value, uint8_t **data, size_t *length) {
+/* The data and length of a typed array of type `want` (a Uint8Array also as Uint8ClampedArray). */
+static int typed_info(napi_env env, napi_value value, napi_typedarray_type want, void **data, size_t *length) {
   bool is_typed = false;
   if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return 0;
   napi_typedarray_type type;
-  void *raw = NULL;
-  if (napi_get_typedarray_info(env, value, &type, length, &raw, NULL, NULL) != napi_ok) return 0;
-  if (type != napi_uint8_array && type != napi_uint8_clamped_array) return 0;
-  *data = (uint8_t *)raw;
-  return 1;
+  if (napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) != napi_ok) return 0;
+  return type == want || (want == napi_uint8_array && type == napi_uint8_clamped_array);
+}
+
+/* The bytes of a Uint8Array (or Buffer) argument; false when it is not one. */
+static int bytes_of(napi_env env, napi_value value, uint8_t **data, size_t *length) {
+  return typed_info(env, value, napi_uint8_array, (void **)data, length);
 }
 
 /* ---- AEAD ------------------------------------------------------------------------------------ */
@@ -451,14 +453,6 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     napi_close_handle_scope(env, scope);
     if ((uint32_t)n < r->slots) return;
   }
-}
-
-static int typed_info(napi_env env, napi_value value, napi_typedarray_type want, void **data, size_t *length) {
-  bool is_typed = false;
-  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return 0;
-  napi_typedarray_type type;
-  if (napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) != napi_ok) return 0;
-  return type == want || (want == napi_uint8_array && type == napi_uint8_clamped_array);
 }
 
 /*

@@ -438,21 +438,16 @@ export class UdpEndpoint {
 
   // ---- receiving ------------------------------------------------------------------------------
 
-  /**
-   * A datagram from the batch receiver: a view into memory reused for the next batch. Only DATA of a
-   * live connection is processed in place (whatever the connection keeps of it, it copies); anything
-   * else (handshakes, foreign datagrams, which handlers may keep) is copied first.
-   */
-  readonly #onBatchedDatagram = (datagram: Buffer, remote: BatchSource): void => {
-    const isData =
-      datagram.byteLength >= HEADER_BYTES &&
-      magicDistance(datagram) === 0 &&
-      headerType(datagram) === PacketType.DATA &&
-      (headerIdLo(datagram) !== 0 || headerIdHi(datagram) !== 0);
-    this.#onDatagram(isData ? datagram : Buffer.from(datagram), remote);
-  };
+  /** A datagram from the batch receiver: a view into memory reused for the next batch. */
+  readonly #onBatchedDatagram = (datagram: Buffer, remote: BatchSource): void =>
+    this.#onDatagram(datagram, remote, true);
 
-  #onDatagram(datagram: Buffer, remote: RemoteInfo | BatchSource): void {
+  /**
+   * `reused`: the bytes are a view the batch receiver reuses for its next batch. Only DATA of a live
+   * connection is processed in place (whatever the connection keeps of it, it copies); what else is
+   * kept past this call (handshake packets, foreign datagrams, which handlers may keep) is copied first.
+   */
+  #onDatagram(datagram: Buffer, remote: RemoteInfo | BatchSource, reused = false): void {
     const stats = this.#stats;
     stats.datagramsReceived++;
     if (this.#closed) return;
@@ -460,7 +455,7 @@ export class UdpEndpoint {
     if (distance !== 0 || datagram.byteLength < HEADER_BYTES) {
       if (distance >= NOT_ANTT_MAGIC_DISTANCE && this.#foreignHandlers.size > 0) {
         stats.foreignDatagrams++;
-        this.#deliverForeign(datagram, remote);
+        this.#deliverForeign(reused ? Buffer.from(datagram) : datagram, remote);
         return;
       }
       stats.droppedInvalid++;
@@ -473,6 +468,7 @@ export class UdpEndpoint {
     let attachment: Attachment | undefined;
     let from: PathAddress | undefined;
     if (lo === 0 && hi === 0) {
+      if (reused) datagram = Buffer.from(datagram);
       attachment = this.#routeInit(datagram, remote);
       if (attachment === undefined) return;
     } else {
@@ -487,6 +483,7 @@ export class UdpEndpoint {
         // core decides (path validation); nothing from there is trusted before it authenticates.
         from = { host: remote.address, port: remote.port };
       }
+      if (reused && headerType(datagram) !== PacketType.DATA) datagram = Buffer.from(datagram);
     }
     const core = attachment.core;
     const duplicatesBefore = core.duplicatesDropped;
